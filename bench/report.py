@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Turn the raw wrk outputs of one bench/run into a markdown section (standard library only).
+
+usage: report.py META.tsv RUNS.tsv > report.md
+
+META.tsv: "key<TAB>value" lines written by bench/run (date, machine, versions, settings).
+RUNS.tsv: "label<TAB>name<TAB>variant<TAB>workers<TAB>connections<TAB>status<TAB>wrk-output-file".
+A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same variant.
+"""
+
+import re
+import sys
+
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+DURATION_RE = re.compile(r"^([0-9.]+)(us|ms|s|m|h)$")
+
+
+def to_ms(text):
+    """'272.00us' / '1.02ms' / '2.00s' / '1.00m' -> milliseconds (float)."""
+    m = DURATION_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"unknown wrk duration {text!r}")
+    return float(m.group(1)) * UNIT_MS[m.group(2)]
+
+
+def parse_wrk(text):
+    """Requests/s, p50/p99 in ms and error counts from `wrk --latency` output; None if absent."""
+    out = {"rps": None, "p50": None, "p99": None, "requests": None, "errors": {}}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m:
+        out["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        if m:
+            out[key] = to_ms(m.group(1))
+    m = re.search(r"^\s+(\d+) requests in", text, re.M)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        for kind, n in zip(("connect", "read", "write", "timeout"), m.groups()):
+            if int(n):
+                out["errors"][kind] = int(n)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m and int(m.group(1)):
+        out["errors"]["non-2xx"] = int(m.group(1))
+    return out
+
+
+def read_meta(path):
+    meta = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("\t")
+            meta[key] = value
+    return meta
+
+
+def read_runs(path):
+    runs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            label, name, variant, workers, conns, status, out = line.rstrip("\n").split("\t")
+            run = {"label": label, "name": name, "variant": variant,
+                   "workers": int(workers), "conns": int(conns), "status": status}
+            try:
+                with open(out, encoding="utf-8", errors="replace") as g:
+                    run.update(parse_wrk(g.read()))
+            except OSError:
+                run.update(parse_wrk(""))
+            if run["rps"] is None or run["p99"] is None:
+                run["status"] = "failed"
+            runs.append(run)
+    return runs
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}"
+
+
+def fmt_rps(v):
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def fmt_errors(run):
+    if run["status"] != "ok":
+        return "**run failed**"
+    if not run["errors"]:
+        return "0"
+    return ", ".join(f"{k} {v}" for k, v in run["errors"].items())
+
+
+def pretty(label):
+    names = {"backend": "backend (direct)", "nginx": "nginx", "envoy": "Envoy", "weir": "Weir"}
+    name, _, variant = label.partition(":")
+    return names.get(name, name) + (f" + {variant}" if variant else "")
+
+
+def mib(kb):
+    return f"{int(kb) / 1024:.1f} MiB" if kb else None
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    meta = read_meta(sys.argv[1])
+    runs = read_runs(sys.argv[2])
+    lines = []
+    add = lines.append
+
+    add(f"## Run of {meta.get('date', '?')}")
+    add("")
+    add(f"- Machine: {meta.get('nproc', '?')} cores, {meta.get('cpu', '?')}, "
+        f"{meta.get('memory', '?')} RAM, {meta.get('kernel', '?')}")
+    add(f"- Command: `{meta.get('command', 'bench/run')}`")
+    envoy = meta.get("envoy", "?")
+    parts = envoy.split("/")  # "<sha>/1.40.0/Clean/RELEASE/BoringSSL"
+    if len(parts) >= 2 and re.match(r"^[0-9a-f]{40}$", parts[0]):
+        envoy = f"{parts[1]} ({parts[0][:12]}, {'/'.join(parts[2:])})"
+    warmup = meta.get("warmup", "0")
+    warm = f"after a {warmup} s warm-up run that is discarded" if warmup not in ("", "0") else "no warm-up"
+    add(f"- Versions: Weir {meta.get('weir', '?')}; Envoy {envoy}; "
+        f"nginx {meta.get('nginx', '?')}; {meta.get('wrk', 'wrk')}")
+    add(f"- Load: `wrk -t{meta.get('threads', '2')} -c<connections> -d{meta.get('duration', '?')}s "
+        f"--latency`, {warm}; "
+        "HTTP/1.1 keep-alive `GET /` through each proxy to one nginx backend (1 worker, "
+        "23-byte body), everything on this machine over loopback. \"workers\" is the proxy's "
+        "worker count (nginx `worker_processes`, Envoy `--concurrency`, Weir `--workers`).")
+    add("")
+    add("| target | workers | connections | requests/s | p50 (ms) | p99 (ms) | errors |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in runs:
+        workers = "1 (backend)" if r["name"] == "backend" else str(r["workers"])
+        add(f"| {pretty(r['label'])} | {workers} | {r['conns']} | {fmt_rps(r['rps'])} | "
+            f"{fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | {fmt_errors(r)} |")
+
+    by_key = {(r["name"], r["variant"], r["workers"], r["conns"]): r
+              for r in runs if r["status"] == "ok"}
+    weir_runs = [r for r in runs if r["name"] == "weir"]
+    if weir_runs:
+        add("")
+        add("Weir relative to the references (same workers and connections; ratio > 1 means "
+            "Weir served more requests/s):")
+        add("")
+        add("| variant | workers | connections | Weir/Envoy req/s | Weir/nginx req/s "
+            "| Weir p99 <= both |")
+        add("| --- | ---: | ---: | ---: | ---: | --- |")
+        for r in weir_runs:
+            key = (r["variant"], r["workers"], r["conns"])
+            envoy = by_key.get(("envoy",) + key)
+            nginx = by_key.get(("nginx",) + key)
+            ok = r["status"] == "ok"
+
+            def ratio(ref):
+                if not ok or ref is None or not ref["rps"]:
+                    return "n/a"
+                return f"{r['rps'] / ref['rps']:.2f}"
+
+            if ok and envoy and nginx:
+                both = r["p99"] <= envoy["p99"] and r["p99"] <= nginx["p99"]
+                verdict = (f"{'yes' if both else 'no'} ({fmt_ms(r['p99'])} vs "
+                           f"{fmt_ms(envoy['p99'])} / {fmt_ms(nginx['p99'])} ms)")
+            else:
+                verdict = "n/a"
+            add(f"| {r['variant'] or 'plain'} | {r['workers']} | {r['conns']} | {ratio(envoy)} | "
+                f"{ratio(nginx)} | {verdict} |")
+
+    mem = []
+    if mib(meta.get("weir_idle_rss_kb")):
+        mem.append(f"Weir {mib(meta['weir_idle_rss_kb'])} (`--workers 2`)")
+    if mib(meta.get("envoy_idle_rss_kb")):
+        mem.append(f"Envoy {mib(meta['envoy_idle_rss_kb'])} (`--concurrency 2`)")
+    if mem:
+        add("")
+        add("Idle memory (VmRSS 1 s after start-up, no traffic yet): " + "; ".join(mem) + ".")
+    failed = [r for r in runs if r["status"] != "ok" or r["errors"]]
+    if failed:
+        add("")
+        add("Note: runs with errors or failures are marked in the errors column; their numbers "
+            "are not comparable.")
+    if meta.get("elapsed_s"):
+        add("")
+        add(f"The run took {meta['elapsed_s']} s.")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+//! `weir serve`: load the configuration, start the gateway, wait for SIGTERM or Ctrl-C, drain, exit 0.
+
+use super::{report_config_error, ServeArgs};
+use crate::config::Config;
+use crate::server::{Gateway, StartOptions};
+use crate::telemetry;
+use std::process::ExitCode;
+
+pub(super) fn run(args: ServeArgs) -> ExitCode {
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => return report_config_error(&e),
+        },
+        None => Config::embedded_default(),
+    };
+    telemetry::init(args.log_format.map(Into::into).unwrap_or(config.logging.format));
+    if args.config.is_none() {
+        tracing::info!("no --config given: serving the embedded demo configuration (weir config default prints it)");
+    }
+    let drain = config.drain_timeout;
+    let gateway = match Gateway::start(config, StartOptions { workers: args.workers.map(usize::from) }) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = wait_for_signal() {
+        eprintln!("error: cannot wait for signals: {e}");
+        return ExitCode::from(1);
+    }
+    tracing::info!(
+        drain_timeout_ms = drain.as_millis() as u64,
+        "shutting down: no new connections, draining in-flight requests"
+    );
+    gateway.shutdown();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn wait_for_signal() -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        Ok(())
+    })
+}

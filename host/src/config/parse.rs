@@ -1,0 +1,583 @@
+//! From a JSON document to the typed [`Config`], collecting every issue along the way.
+
+use super::reader::{as_array, as_str, as_u64_in, type_name, Issues, Obj};
+use super::*;
+use serde_json::Value;
+use std::collections::HashSet;
+
+const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue>> {
+    let mut issues = Issues::default();
+    let Some(mut root) = Obj::new(doc, "$", &mut issues) else {
+        return Err(issues.into_vec());
+    };
+    let workers = root.u64_in("workers", 1, 256, &mut issues).map(|n| n as usize);
+    let data_dir = root.str("data_dir", &mut issues).map(|s| resolve(base, s)).unwrap_or_else(|| "weir-data".into());
+    let listeners = listeners(&mut root, base, &mut issues);
+    let admin = admin(&mut root, &mut issues);
+    let clusters = clusters(&mut root, base, &mut issues);
+    let routes = routes(&mut root, &clusters, &mut issues);
+    let drain_timeout = match root.get("shutdown") {
+        Some(v) => Obj::new(v, &root.child("shutdown"), &mut issues)
+            .and_then(|mut o| {
+                let d = o.u64_in("drain_timeout_ms", 0, 3_600_000, &mut issues);
+                o.finish(&mut issues);
+                d
+            })
+            .map(Duration::from_millis),
+        None => None,
+    }
+    .unwrap_or(Duration::from_secs(10));
+    let logging = logging(&mut root, &mut issues);
+    root.finish(&mut issues);
+
+    for listener in &listeners {
+        if listener.address.port() != 0 && listener.address == admin.address {
+            issues.push(
+                "$.admin.address",
+                format!(
+                    "{} is also the address of listener \"{}\"; give the admin API its own port",
+                    admin.address, listener.name
+                ),
+            );
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues.into_vec());
+    }
+    Ok(Config { workers, data_dir, listeners, admin, routes, clusters, drain_timeout, logging })
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn millis(o: &mut Obj, key: &'static str, default_ms: u64, issues: &mut Issues) -> Duration {
+    Duration::from_millis(o.u64_in(key, 1, 86_400_000, issues).unwrap_or(default_ms))
+}
+
+fn socket_addr(v: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr> {
+    match v.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            issues.push(
+                path,
+                format!("\"{v}\" is not an IP address and port; write it like \"127.0.0.1:8080\" or \"[::1]:8080\""),
+            );
+            None
+        }
+    }
+}
+
+fn name(o: &mut Obj, what: &str, seen: &mut HashSet<String>, issues: &mut Issues) -> Option<String> {
+    let path = o.child("name");
+    let n = o.req_str("name", issues, &format!("; every {what} needs a unique name"))?;
+    if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        issues.push(&path, format!("\"{n}\" is not a valid {what} name; use letters, digits, '-', '_' and '.'"));
+        return None;
+    }
+    if !seen.insert(n.to_string()) {
+        issues.push(&path, format!("duplicate {what} name \"{n}\"; names must be unique"));
+        return None;
+    }
+    Some(n.to_string())
+}
+
+// === listeners ===
+
+fn listeners(root: &mut Obj, base: &Path, issues: &mut Issues) -> Vec<Listener> {
+    let path = root.child("listeners");
+    let Some(items) = root
+        .req("listeners", issues, "; add at least one, like {\"name\": \"main\", \"address\": \"127.0.0.1:8080\"}")
+        .and_then(|v| as_array(v, &path, issues))
+    else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        issues
+            .push(&path, "no listeners; add at least one, like {\"name\": \"main\", \"address\": \"127.0.0.1:8080\"}");
+    }
+    let mut names = HashSet::new();
+    let mut addrs = HashSet::new();
+    let mut out = Vec::new();
+    for (p, v) in items {
+        let Some(mut o) = Obj::new(v, &p, issues) else { continue };
+        let name = name(&mut o, "listener", &mut names, issues);
+        let apath = o.child("address");
+        let address =
+            o.req_str("address", issues, " (like \"127.0.0.1:8080\")").and_then(|a| socket_addr(a, &apath, issues));
+        if let Some(a) = address {
+            if a.port() != 0 && !addrs.insert(a) {
+                issues.push(&apath, format!("{a} is used by another listener; each listener needs its own address"));
+            }
+        }
+        let tls = o.get("tls").and_then(|t| listener_tls(t, &o.child("tls"), base, issues));
+        let idle_timeout = millis(&mut o, "idle_timeout_ms", 60_000, issues);
+        let header_timeout = millis(&mut o, "header_timeout_ms", 10_000, issues);
+        o.finish(issues);
+        if let (Some(name), Some(address)) = (name, address) {
+            out.push(Listener { name, address, tls, idle_timeout, header_timeout });
+        }
+    }
+    out
+}
+
+fn existing_file(o: &mut Obj, key: &'static str, base: &Path, issues: &mut Issues) -> Option<PathBuf> {
+    let path = o.child(key);
+    let f = resolve(base, o.req_str(key, issues, " (a PEM file path)")?);
+    if !f.is_file() {
+        issues.push(&path, format!("file {} does not exist or is not a regular file", f.display()));
+        return None;
+    }
+    Some(f)
+}
+
+fn listener_tls(v: &Value, path: &str, base: &Path, issues: &mut Issues) -> Option<ListenerTls> {
+    let mut o = Obj::new(v, path, issues)?;
+    let cpath = o.child("certificates");
+    let items = o
+        .req("certificates", issues, "; list {\"cert\": FILE, \"key\": FILE} objects")
+        .and_then(|v| as_array(v, &cpath, issues));
+    o.finish(issues);
+    let items = items?;
+    if items.is_empty() {
+        issues.push(&cpath, "no certificates; TLS needs at least one {\"cert\": FILE, \"key\": FILE}");
+        return None;
+    }
+    let mut certificates = Vec::new();
+    for (p, v) in items {
+        let Some(mut c) = Obj::new(v, &p, issues) else { continue };
+        let cert_file = existing_file(&mut c, "cert", base, issues);
+        let key_file = existing_file(&mut c, "key", base, issues);
+        let mut server_names = Vec::new();
+        if let Some(names) = c.array("server_names", issues) {
+            for (np, nv) in names {
+                if let Some(n) = as_str(nv, &np, issues) {
+                    if valid_host_pattern(n) {
+                        server_names.push(n.to_ascii_lowercase());
+                    } else {
+                        issues.push(&np, format!("\"{n}\" is not a host name or a \"*.example.com\" wildcard"));
+                    }
+                }
+            }
+        }
+        c.finish(issues);
+        if let (Some(cert_file), Some(key_file)) = (cert_file, key_file) {
+            certificates.push(Certificate { cert_file, key_file, server_names });
+        }
+    }
+    Some(ListenerTls { certificates })
+}
+
+fn valid_host_pattern(h: &str) -> bool {
+    let h = h.strip_prefix("*.").unwrap_or(h);
+    !h.is_empty() && h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+// === admin and logging ===
+
+fn admin(root: &mut Obj, issues: &mut Issues) -> Admin {
+    let default = Admin { address: DEFAULT_ADMIN.parse().expect("valid default"), token: None };
+    let Some(v) = root.get("admin") else { return default };
+    let Some(mut o) = Obj::new(v, &root.child("admin"), issues) else { return default };
+    let apath = o.child("address");
+    let address = o.str("address", issues).and_then(|a| socket_addr(a, &apath, issues)).unwrap_or(default.address);
+    let tpath = o.child("token");
+    let token = o.str("token", issues).and_then(|t| {
+        if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            issues.push(&tpath, "the admin token must be at least 16 characters with no spaces; or leave it out and Weir generates one in the data directory");
+            None
+        } else {
+            Some(t.to_string())
+        }
+    });
+    o.finish(issues);
+    Admin { address, token }
+}
+
+fn logging(root: &mut Obj, issues: &mut Issues) -> Logging {
+    let mut logging = Logging { format: LogFormat::Human, access_log: true };
+    let Some(v) = root.get("logging") else { return logging };
+    let Some(mut o) = Obj::new(v, &root.child("logging"), issues) else { return logging };
+    let fpath = o.child("format");
+    match o.str("format", issues) {
+        Some("human") | None => {}
+        Some("json") => logging.format = LogFormat::Json,
+        Some(other) => issues.push(&fpath, format!("unknown log format \"{other}\"; use \"human\" or \"json\"")),
+    }
+    if let Some(b) = o.bool("access_log", issues) {
+        logging.access_log = b;
+    }
+    o.finish(issues);
+    logging
+}
+
+// === routes ===
+
+fn routes(root: &mut Obj, clusters: &[Cluster], issues: &mut Issues) -> Vec<Route> {
+    let Some(items) = root.array("routes", issues) else { return Vec::new() };
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (p, v) in items {
+        let Some(mut o) = Obj::new(v, &p, issues) else { continue };
+        let name = name(&mut o, "route", &mut names, issues);
+        let matcher = match o.get("match") {
+            Some(m) => route_match(m, &o.child("match"), issues),
+            None => Some(RouteMatch::default()),
+        };
+        let cpath = o.child("cluster");
+        let cluster = o.str("cluster", issues).and_then(|c| {
+            if clusters.iter().any(|k| k.name == c) {
+                Some(c.to_string())
+            } else {
+                let known: Vec<&str> = clusters.iter().map(|k| k.name.as_str()).collect();
+                issues.push(
+                    &cpath,
+                    format!(
+                        "unknown cluster \"{c}\"; defined clusters: {}",
+                        if known.is_empty() { "none (add one under $.clusters)".to_string() } else { known.join(", ") }
+                    ),
+                );
+                None
+            }
+        });
+        let direct = o.get("direct_response").and_then(|d| direct_response(d, &o.child("direct_response"), issues));
+        let has_cluster = o.get("cluster").is_some();
+        let has_direct = o.get("direct_response").is_some();
+        let action = match (cluster, direct) {
+            (Some(c), None) if !has_direct => Some(RouteAction::Cluster(c)),
+            (None, Some(d)) if !has_cluster => Some(RouteAction::Direct(d)),
+            _ => {
+                if has_cluster == has_direct {
+                    issues.push(o.path(), "a route needs exactly one of \"cluster\" (proxy upstream) or \"direct_response\" (answer directly)");
+                }
+                None
+            }
+        };
+        let rpath = o.child("prefix_rewrite");
+        let prefix_rewrite = o.str("prefix_rewrite", issues).map(str::to_string);
+        if prefix_rewrite.is_some()
+            && !matches!(matcher.as_ref().and_then(|m| m.path.as_ref()), Some(PathMatch::Prefix(_)))
+        {
+            issues.push(&rpath, "prefix_rewrite needs a prefix path match ({\"path\": {\"prefix\": \"/api\"}})");
+        }
+        if let Some(r) = &prefix_rewrite {
+            if !r.starts_with('/') {
+                issues.push(&rpath, format!("\"{r}\" must start with '/'"));
+            }
+        }
+        let hpath = o.child("host_rewrite");
+        let host_rewrite =
+            o.str("host_rewrite", issues).and_then(|h| header_value(h, &hpath, issues).map(|_| h.to_string()));
+        let request_headers_to_add = o
+            .get("request_headers_to_add")
+            .map(|v| header_map(v, &o.child("request_headers_to_add"), issues))
+            .unwrap_or_default();
+        let mut request_headers_to_remove = Vec::new();
+        if let Some(items) = o.array("request_headers_to_remove", issues) {
+            for (hp, hv) in items {
+                if let Some(h) = as_str(hv, &hp, issues).and_then(|h| header_name(h, &hp, issues)) {
+                    request_headers_to_remove.push(h);
+                }
+            }
+        }
+        let timeout = o.u64_in("timeout_ms", 1, 86_400_000, issues).map(Duration::from_millis);
+        o.finish(issues);
+        if let (Some(name), Some(matcher), Some(action)) = (name, matcher, action) {
+            out.push(Route {
+                name,
+                matcher,
+                action,
+                prefix_rewrite,
+                host_rewrite,
+                request_headers_to_add,
+                request_headers_to_remove,
+                timeout,
+            });
+        }
+    }
+    out
+}
+
+fn header_name(h: &str, path: &str, issues: &mut Issues) -> Option<String> {
+    match http::HeaderName::from_bytes(h.as_bytes()) {
+        Ok(n) => Some(n.as_str().to_string()),
+        Err(_) => {
+            issues.push(
+                path,
+                format!("\"{h}\" is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"),
+            );
+            None
+        }
+    }
+}
+
+fn header_value(v: &str, path: &str, issues: &mut Issues) -> Option<()> {
+    match http::HeaderValue::from_str(v) {
+        Ok(_) => Some(()),
+        Err(_) => {
+            issues.push(path, "not a valid HTTP header value (no control characters or line breaks)");
+            None
+        }
+    }
+}
+
+/// `{"name": "value", ...}` with every name and value checked.
+fn header_map(v: &Value, path: &str, issues: &mut Issues) -> Vec<(String, String)> {
+    let Value::Object(map) = v else {
+        issues.push(
+            path,
+            format!(
+                "expected an object of header names to values, like {{\"x-team\": \"payments\"}}; found {}",
+                type_name(v)
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, val) in map {
+        let p = format!("{path}.{k}");
+        let name = header_name(k, &p, issues);
+        let value = as_str(val, &p, issues).and_then(|s| header_value(s, &p, issues).map(|_| s.to_string()));
+        if let (Some(n), Some(v)) = (name, value) {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+fn route_match(v: &Value, path: &str, issues: &mut Issues) -> Option<RouteMatch> {
+    let mut o = Obj::new(v, path, issues)?;
+    let mut m = RouteMatch::default();
+    let hpath = o.child("host");
+    if let Some(h) = o.get("host") {
+        let list: Vec<(String, &Value)> = match h {
+            Value::Array(_) => as_array(h, &hpath, issues).unwrap_or_default(),
+            other => vec![(hpath.clone(), other)],
+        };
+        for (p, v) in list {
+            if let Some(s) = as_str(v, &p, issues) {
+                if valid_host_pattern(s) {
+                    m.hosts.push(s.to_ascii_lowercase());
+                } else {
+                    issues.push(
+                        &p,
+                        format!("\"{s}\" is not a host name or a \"*.example.com\" wildcard (no port, no scheme)"),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(p) = o.get("path") {
+        m.path = path_match(p, &o.child("path"), issues);
+    }
+    if let Some(items) = o.array("methods", issues) {
+        for (p, v) in items {
+            if let Some(s) = as_str(v, &p, issues) {
+                match http::Method::from_bytes(s.as_bytes()) {
+                    Ok(_) if !s.is_empty() => m.methods.push(s.to_ascii_uppercase()),
+                    _ => issues.push(&p, format!("\"{s}\" is not an HTTP method")),
+                }
+            }
+        }
+    }
+    if let Some(items) = o.array("headers", issues) {
+        for (p, v) in items {
+            let Some(mut h) = Obj::new(v, &p, issues) else { continue };
+            let npath = h.child("name");
+            let name = h.req_str("name", issues, "").and_then(|n| header_name(n, &npath, issues));
+            let vpath = h.child("value");
+            let value = h.str("value", issues).and_then(|s| header_value(s, &vpath, issues).map(|_| s.to_string()));
+            let present = h.bool("present", issues);
+            let condition = match (value, present) {
+                (Some(v), None) => Some(HeaderCondition::Exact(v)),
+                (None, Some(p)) => Some(HeaderCondition::Present(p)),
+                (None, None) if h.get("value").is_none() => Some(HeaderCondition::Present(true)),
+                (Some(_), Some(_)) => {
+                    issues.push(&p, "give either \"value\" or \"present\", not both");
+                    None
+                }
+                _ => None,
+            };
+            h.finish(issues);
+            if let (Some(name), Some(condition)) = (name, condition) {
+                m.headers.push(HeaderMatch { name, condition });
+            }
+        }
+    }
+    o.finish(issues);
+    Some(m)
+}
+
+fn path_match(v: &Value, path: &str, issues: &mut Issues) -> Option<PathMatch> {
+    let mut o = Obj::new(v, path, issues)?;
+    let exact = o.str("exact", issues);
+    let prefix = o.str("prefix", issues);
+    let epath = o.child("regex");
+    let regex = o.str("regex", issues);
+    o.finish(issues);
+    let out = match (exact, prefix, regex) {
+        (Some(e), None, None) => PathMatch::Exact(e.to_string()),
+        (None, Some(p), None) => PathMatch::Prefix(p.to_string()),
+        (None, None, Some(r)) => {
+            if let Err(e) = regex::Regex::new(&format!("^(?:{r})$")) {
+                let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                issues.push(&epath, format!("invalid regular expression \"{r}\": {detail}"));
+                return None;
+            }
+            PathMatch::Regex(r.to_string())
+        }
+        _ => {
+            issues.push(path, "give exactly one of \"exact\", \"prefix\" or \"regex\"");
+            return None;
+        }
+    };
+    match &out {
+        PathMatch::Exact(p) | PathMatch::Prefix(p) if !p.starts_with('/') => {
+            issues.push(path, format!("path \"{p}\" must start with '/'"));
+            None
+        }
+        _ => Some(out),
+    }
+}
+
+fn direct_response(v: &Value, path: &str, issues: &mut Issues) -> Option<DirectResponse> {
+    let mut o = Obj::new(v, path, issues)?;
+    let spath = o.child("status");
+    let status =
+        o.req("status", issues, " (an HTTP status code like 200)").and_then(|s| as_u64_in(s, &spath, 200, 599, issues));
+    let headers = o.get("headers").map(|h| header_map(h, &o.child("headers"), issues)).unwrap_or_default();
+    let body = o.str("body", issues).unwrap_or_default().to_string();
+    o.finish(issues);
+    Some(DirectResponse { status: status? as u16, headers, body })
+}
+
+// === clusters ===
+
+fn clusters(root: &mut Obj, base: &Path, issues: &mut Issues) -> Vec<Cluster> {
+    let Some(items) = root.array("clusters", issues) else { return Vec::new() };
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (p, v) in items {
+        let Some(mut o) = Obj::new(v, &p, issues) else { continue };
+        let name = name(&mut o, "cluster", &mut names, issues);
+        let epath = o.child("endpoints");
+        let endpoints = o
+            .req("endpoints", issues, "; list at least one, like [{\"address\": \"127.0.0.1:3000\"}]")
+            .and_then(|v| as_array(v, &epath, issues))
+            .map(|items| {
+                if items.is_empty() {
+                    issues.push(&epath, "no endpoints; list at least one, like [{\"address\": \"127.0.0.1:3000\"}]");
+                }
+                items.into_iter().filter_map(|(p, v)| endpoint(v, &p, issues)).collect::<Vec<_>>()
+            });
+        let lb_policy = lb_policy(&mut o, issues);
+        let connect_timeout = millis(&mut o, "connect_timeout_ms", 5_000, issues);
+        let request_timeout = millis(&mut o, "request_timeout_ms", 15_000, issues);
+        let idle_timeout = millis(&mut o, "idle_timeout_ms", 60_000, issues);
+        let max_idle_per_endpoint = o.u64_in("max_idle_per_endpoint", 0, 100_000, issues).unwrap_or(256) as usize;
+        let http2 = o.bool("http2", issues).unwrap_or(false);
+        let tls = o.get("tls").and_then(|t| upstream_tls(t, &o.child("tls"), base, issues));
+        o.finish(issues);
+        if let (Some(name), Some(endpoints), Some(lb_policy)) = (name, endpoints, lb_policy) {
+            out.push(Cluster {
+                name,
+                endpoints,
+                lb_policy,
+                connect_timeout,
+                request_timeout,
+                idle_timeout,
+                max_idle_per_endpoint,
+                http2,
+                tls,
+            });
+        }
+    }
+    out
+}
+
+fn endpoint(v: &Value, path: &str, issues: &mut Issues) -> Option<Endpoint> {
+    let (address, weight, apath) = match v {
+        Value::String(s) => (s.as_str(), 1, path.to_string()),
+        _ => {
+            let mut o = Obj::new(v, path, issues)?;
+            let apath = o.child("address");
+            let address = o.req_str("address", issues, " (\"host:port\")");
+            let weight = o.u64_in("weight", 1, 1000, issues).unwrap_or(1) as u32;
+            o.finish(issues);
+            (address?, weight, apath)
+        }
+    };
+    let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) && !host.contains('/')
+    });
+    if !valid {
+        issues.push(
+            &apath,
+            format!("\"{address}\" is not \"host:port\"; write it like \"127.0.0.1:3000\" or \"api.internal:443\""),
+        );
+        return None;
+    }
+    Some(Endpoint { address: address.to_string(), weight })
+}
+
+fn lb_policy(o: &mut Obj, issues: &mut Issues) -> Option<LbPolicy> {
+    let lpath = o.child("lb_policy");
+    let policy = o.str("lb_policy", issues);
+    let hpath = o.child("hash_on");
+    let hash_on = o.get("hash_on");
+    let key = match hash_on {
+        None => HashKey::ClientIp,
+        Some(Value::String(s)) if s == "client_ip" => HashKey::ClientIp,
+        Some(v @ Value::Object(_)) => {
+            let mut h = Obj::new(v, &hpath, issues)?;
+            let npath = h.child("header");
+            let name = h.req_str("header", issues, "").and_then(|n| header_name(n, &npath, issues));
+            h.finish(issues);
+            HashKey::Header(name?)
+        }
+        Some(_) => {
+            issues.push(&hpath, "expected \"client_ip\" or {\"header\": \"x-user-id\"}");
+            return None;
+        }
+    };
+    match policy.unwrap_or("round_robin") {
+        "round_robin" | "least_request" if hash_on.is_some() => {
+            issues.push(&hpath, "hash_on only applies to \"lb_policy\": \"consistent_hash\"");
+            None
+        }
+        "round_robin" => Some(LbPolicy::RoundRobin),
+        "least_request" => Some(LbPolicy::LeastRequest),
+        "consistent_hash" => Some(LbPolicy::ConsistentHash(key)),
+        other => {
+            issues.push(
+                &lpath,
+                format!("unknown lb_policy \"{other}\"; use \"round_robin\", \"least_request\" or \"consistent_hash\""),
+            );
+            None
+        }
+    }
+}
+
+fn upstream_tls(v: &Value, path: &str, base: &Path, issues: &mut Issues) -> Option<UpstreamTls> {
+    let mut o = Obj::new(v, path, issues)?;
+    let ca_file =
+        if o.get("ca_file").is_some() { existing_file(&mut o, "ca_file", base, issues).map(Some)? } else { None };
+    let spath = o.child("server_name");
+    let server_name = o.str("server_name", issues).and_then(|s| {
+        if rustls_pki_types::ServerName::try_from(s).is_ok() {
+            Some(s.to_string())
+        } else {
+            issues.push(&spath, format!("\"{s}\" is not a valid TLS server name"));
+            None
+        }
+    });
+    o.finish(issues);
+    Some(UpstreamTls { ca_file, server_name })
+}

@@ -1,0 +1,81 @@
+//! The response body handed to the client: streams the inner body frame by frame (never buffered),
+//! counts the bytes, and when the stream ends (or the client goes away) writes the access-log line and
+//! the request metrics and releases the endpoint's in-flight count.
+
+use super::log::Completion;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use pin_project_lite::pin_project;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The body type of every response the gateway writes.
+pub type ResponseBody = Observed<Either<Full<Bytes>, hyper::body::Incoming>>;
+
+pin_project! {
+    /// A body that reports its completion.
+    pub struct Observed<B: Body> {
+        #[pin]
+        inner: B,
+        completion: Completion,
+    }
+
+    impl<B: Body> PinnedDrop for Observed<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // hyper stops polling once `is_end_stream` is true (a complete in-memory body is never
+            // polled to its end): such a body was delivered in full.
+            let this = this.project();
+            if this.inner.is_end_stream() {
+                this.completion.finish();
+            }
+        }
+    }
+}
+
+impl<B: Body> Observed<B> {
+    /// Wraps `inner`; `completion` is reported once, when the body ends or is dropped.
+    pub fn new(inner: B, completion: Completion) -> Self {
+        Observed { inner, completion }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for Observed<B>
+where
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.completion.bytes += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.completion.finish();
+                }
+            }
+            Poll::Ready(Some(Err(e))) => this.completion.fail(e.to_string()),
+            Poll::Ready(None) => this.completion.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A complete in-memory body.
+pub fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, hyper::body::Incoming> {
+    Either::Left(Full::new(bytes.into()))
+}

@@ -1,0 +1,117 @@
+//! What is recorded when a request completes: one access-log line and the route's metrics.
+
+use crate::telemetry::metrics::RouteMetrics;
+use crate::upstream::balance::InFlight;
+use http::{HeaderValue, Method};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything known about a request that is needed when it completes. Reported exactly once: at the
+/// end of the response body, on a body error, or when dropped (the client went away).
+pub struct Completion {
+    pub(super) start: Instant,
+    pub(super) method: Method,
+    pub(super) path: String,
+    pub(super) route: Option<Arc<str>>,
+    pub(super) upstream: Option<Arc<str>>,
+    pub(super) status: u16,
+    pub(super) request_id: HeaderValue,
+    pub(super) bytes: u64,
+    pub(super) metrics: RouteMetrics,
+    pub(super) access_log: bool,
+    pub(super) worker: usize,
+    pub(super) in_flight: Option<InFlight>,
+    outcome: Outcome,
+}
+
+#[derive(PartialEq)]
+enum Outcome {
+    Open,
+    Done,
+    Failed(String),
+    Reported,
+}
+
+impl Completion {
+    /// Starts the record of a request.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        start: Instant,
+        method: Method,
+        path: String,
+        request_id: HeaderValue,
+        metrics: RouteMetrics,
+        access_log: bool,
+        worker: usize,
+    ) -> Completion {
+        Completion {
+            start,
+            method,
+            path,
+            route: None,
+            upstream: None,
+            status: 0,
+            request_id,
+            bytes: 0,
+            metrics,
+            access_log,
+            worker,
+            in_flight: None,
+            outcome: Outcome::Open,
+        }
+    }
+
+    /// The body ended normally.
+    pub fn finish(&mut self) {
+        if self.outcome == Outcome::Open {
+            self.outcome = Outcome::Done;
+        }
+        self.report();
+    }
+
+    /// The body failed mid-stream.
+    pub fn fail(&mut self, error: String) {
+        if self.outcome == Outcome::Open {
+            self.outcome = Outcome::Failed(error);
+        }
+        self.report();
+    }
+
+    fn report(&mut self) {
+        let outcome = std::mem::replace(&mut self.outcome, Outcome::Reported);
+        let result = match &outcome {
+            Outcome::Reported => return,
+            Outcome::Done => "complete",
+            Outcome::Open => "client_closed",
+            Outcome::Failed(_) => "upstream_reset",
+        };
+        self.in_flight = None;
+        let elapsed = self.start.elapsed();
+        self.metrics.observe(self.status, elapsed.as_secs_f64());
+        if self.access_log {
+            tracing::info!(
+                target: "weir::access",
+                method = %self.method,
+                path = %self.path,
+                route = self.route.as_deref().unwrap_or("-"),
+                upstream = self.upstream.as_deref().unwrap_or("-"),
+                status = self.status,
+                bytes = self.bytes,
+                duration_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+                request_id = self.request_id.to_str().unwrap_or("-"),
+                worker = self.worker,
+                result,
+                "access"
+            );
+        }
+        if let Outcome::Failed(error) = outcome {
+            tracing::warn!(request_id = self.request_id.to_str().unwrap_or("-"), %error, "response body failed mid-stream");
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.report();
+    }
+}

@@ -1,0 +1,285 @@
+//! The per-request pipeline: route, request policy, upstream, response.
+//!
+//! ```text
+//! request ─▶ route ─▶ request policy ─▶ [filter chain: request phases] ─▶ upstream
+//!                                                                          │
+//! client ◀── observed body ◀── [filter chain: response phases] ◀──────────┘
+//! ```
+//!
+//! Each worker owns one [`Pipeline`]; a request is served start to end on the worker that accepted
+//! its connection. The filter chain (proxy-wasm) runs between the request policy and the upstream,
+//! and on the response before the body is handed back.
+
+mod body;
+pub mod headers;
+mod log;
+
+pub use body::ResponseBody;
+
+use crate::config;
+use crate::error::ProxyError;
+use crate::router::{Action, RequestView, Route, Router};
+use crate::telemetry::metrics::{Metrics, RouteMetrics};
+use crate::upstream::{self, balance::Pick, TlsConfigs, UpstreamBody};
+use body::{full, Observed};
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Either};
+use hyper::body::Incoming;
+use log::Completion;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the pipeline knows about the downstream connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// Whether the client connected over TLS.
+    pub tls: bool,
+}
+
+/// One worker's request pipeline.
+pub struct Pipeline {
+    worker: usize,
+    router: Arc<Router>,
+    /// For each route, the index of its cluster in `clusters`.
+    route_cluster: Vec<Option<usize>>,
+    route_metrics: Vec<RouteMetrics>,
+    unrouted_metrics: RouteMetrics,
+    clusters: Vec<upstream::Cluster>,
+    access_log: bool,
+}
+
+impl Pipeline {
+    /// Builds a worker's pipeline: its own clusters and pools, metric handles resolved up front.
+    pub fn new(
+        worker: usize,
+        config: &config::Config,
+        router: Arc<Router>,
+        tls: &TlsConfigs,
+        metrics: &Metrics,
+    ) -> Pipeline {
+        let clusters: Vec<upstream::Cluster> =
+            config.clusters.iter().map(|c| upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker))).collect();
+        let route_cluster = router
+            .routes()
+            .iter()
+            .map(|r| match &r.action {
+                Action::Cluster(name) => clusters.iter().position(|c| &*c.name == name.as_str()),
+                Action::Direct { .. } => None,
+            })
+            .collect();
+        let route_metrics = router.routes().iter().map(|r| metrics.route(&r.name, worker)).collect();
+        Pipeline {
+            worker,
+            route_cluster,
+            route_metrics,
+            unrouted_metrics: metrics.route("-", worker),
+            clusters,
+            router,
+            access_log: config.logging.access_log,
+        }
+    }
+
+    /// Serves one request. Never fails: every error becomes a JSON error response.
+    pub async fn handle(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
+        let start = Instant::now();
+        let request_id = headers::request_id(req.headers());
+        let host = request_host(&req);
+        let route = self.router.find(&RequestView {
+            host: &host,
+            path: req.uri().path(),
+            method: req.method(),
+            headers: req.headers(),
+        });
+        let metrics = route.map_or(&self.unrouted_metrics, |r| &self.route_metrics[r.index]).clone();
+        let mut completion = Completion::new(
+            start,
+            req.method().clone(),
+            req.uri().path().to_string(),
+            request_id.clone(),
+            metrics,
+            self.access_log,
+            self.worker,
+        );
+        let Some(route) = route else {
+            let err =
+                ProxyError::NoRoute { method: req.method().to_string(), host, path: req.uri().path().to_string() };
+            return error_response(&err, completion);
+        };
+        completion.route = Some(route.name.clone());
+        match &route.action {
+            Action::Direct { status, headers, body } => direct_response(*status, headers, body, completion),
+            Action::Cluster(_) => {
+                let cluster = self.route_cluster[route.index].map(|i| &self.clusters[i]);
+                match cluster {
+                    Some(cluster) => self.proxy(conn, req, route, cluster, completion).await,
+                    None => error_response(&ProxyError::BadRequest("route has no cluster".into()), completion),
+                }
+            }
+        }
+    }
+
+    async fn proxy(
+        &self,
+        conn: ConnInfo,
+        req: Request<Incoming>,
+        route: &Route,
+        cluster: &upstream::Cluster,
+        mut completion: Completion,
+    ) -> Response<ResponseBody> {
+        let (mut parts, body) = req.into_parts();
+        let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
+        let endpoint = &cluster.endpoints[in_flight.index()];
+        completion.upstream = Some(endpoint.address.clone());
+        completion.in_flight = Some(in_flight);
+
+        // Request policy: what the gateway itself changes before the request leaves.
+        let host = match &route.host_rewrite {
+            Some(h) => h.clone(),
+            None => match parts.headers.get(http::header::HOST) {
+                Some(h) => h.clone(),
+                None => match parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+                    Some(h) => h,
+                    None => {
+                        let err = ProxyError::BadRequest("the request has no Host header or authority".into());
+                        return error_response(&err, completion);
+                    }
+                },
+            },
+        };
+        headers::strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(http::header::HOST, host);
+        headers::set_forwarded(&mut parts.headers, conn.client.ip(), conn.tls);
+        parts.headers.insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
+        headers::propagate_traceparent(&mut parts.headers);
+        for name in &route.headers_to_remove {
+            parts.headers.remove(name);
+        }
+        for (name, value) in &route.headers_to_add {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+        let path = route.rewrite_path(parts.uri.path());
+        let path_and_query = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.into_owned(),
+        };
+        parts.uri = match PathAndQuery::try_from(path_and_query).ok().and_then(|pq| {
+            Uri::builder()
+                .scheme(cluster.scheme.clone())
+                .authority(endpoint.authority.clone())
+                .path_and_query(pq)
+                .build()
+                .ok()
+        }) {
+            Some(uri) => uri,
+            None => {
+                return error_response(
+                    &ProxyError::BadRequest("the rewritten path is not a valid URI".into()),
+                    completion,
+                )
+            }
+        };
+        parts.version = http::Version::HTTP_11;
+        let upstream_req = Request::from_parts(parts, body.boxed_unsync() as UpstreamBody);
+
+        let timeout = route.timeout.unwrap_or(cluster.request_timeout);
+        let result = tokio::time::timeout(timeout, cluster.client.request(upstream_req)).await;
+        let mut resp = match result {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let err = classify(&e, cluster, &endpoint.address);
+                match &err {
+                    ProxyError::UpstreamTimeout { .. } => cluster.metrics.timeouts.inc(),
+                    ProxyError::UpstreamConnect { .. } => cluster.metrics.connect_errors.inc(),
+                    _ => cluster.metrics.other_errors.inc(),
+                };
+                tracing::warn!(request_id = completion.request_id.to_str().unwrap_or("-"), route = %route.name, error = %err, "upstream request failed");
+                return error_response(&err, completion);
+            }
+            Err(_) => {
+                cluster.metrics.timeouts.inc();
+                let err = ProxyError::UpstreamTimeout {
+                    cluster: cluster.name.to_string(),
+                    endpoint: endpoint.address.to_string(),
+                    what: "respond",
+                    millis: timeout.as_millis(),
+                };
+                tracing::warn!(request_id = completion.request_id.to_str().unwrap_or("-"), route = %route.name, error = %err, "upstream request timed out");
+                return error_response(&err, completion);
+            }
+        };
+        headers::strip_hop_by_hop(resp.headers_mut());
+        resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
+        completion.status = resp.status().as_u16();
+        resp.map(|b| Observed::new(Either::Right(b), completion))
+    }
+}
+
+/// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,
+/// lower case.
+fn request_host(req: &Request<Incoming>) -> String {
+    let raw = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let without_port = match raw.rfind(':') {
+        Some(i) if !raw.ends_with(']') && raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
+        _ => raw,
+    };
+    without_port.to_ascii_lowercase()
+}
+
+fn classify(e: &hyper_util::client::legacy::Error, cluster: &upstream::Cluster, endpoint: &str) -> ProxyError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    let mut timed_out = false;
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        source = s.source();
+    }
+    if e.is_connect() && timed_out {
+        ProxyError::UpstreamTimeout {
+            cluster: cluster.name.to_string(),
+            endpoint: endpoint.to_string(),
+            what: "connect",
+            millis: cluster.connect_timeout.as_millis(),
+        }
+    } else if e.is_connect() {
+        ProxyError::UpstreamConnect { cluster: cluster.name.to_string(), endpoint: endpoint.to_string(), detail }
+    } else {
+        ProxyError::UpstreamProtocol { cluster: cluster.name.to_string(), endpoint: endpoint.to_string(), detail }
+    }
+}
+
+fn error_response(err: &ProxyError, mut completion: Completion) -> Response<ResponseBody> {
+    let resp = err.to_response(completion.request_id.to_str().unwrap_or("-"));
+    completion.status = resp.status().as_u16();
+    let (mut parts, bytes) = resp.into_parts();
+    parts.headers.insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
+    Response::from_parts(parts, Observed::new(full(bytes), completion))
+}
+
+fn direct_response(
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    body: &Bytes,
+    mut completion: Completion,
+) -> Response<ResponseBody> {
+    completion.status = status.as_u16();
+    let request_id = completion.request_id.clone();
+    let mut resp = Response::new(Observed::new(full(body.clone()), completion));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers.clone();
+    resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);
+    resp
+}

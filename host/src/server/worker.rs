@@ -1,0 +1,199 @@
+//! One worker: an OS thread with its own current-thread tokio runtime, its own listener sockets and its
+//! own pipeline (clusters, pools). It accepts, serves, and on shutdown stops accepting and drains.
+
+use super::idle::{Activity, Tracked};
+use super::Shared;
+use crate::proxy::{ConnInfo, Pipeline};
+use crate::telemetry::metrics::ListenerMetrics;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+
+/// A listener as one worker serves it.
+pub struct WorkerListener {
+    /// Listener name.
+    pub name: String,
+    /// This worker's socket.
+    pub socket: std::net::TcpListener,
+    /// TLS, when the listener terminates it.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Idle timeout for connections.
+    pub idle_timeout: Duration,
+    /// Time to receive request headers (and to finish a TLS handshake).
+    pub header_timeout: Duration,
+}
+
+/// Open connections on this worker, with a way to wait until there are none.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+impl Connections {
+    fn enter(self: &Arc<Self>) -> ConnGuard {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        ConnGuard(self.clone())
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct ConnGuard(Arc<Connections>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Runs a worker until shutdown is signalled and its connections are drained (or the drain bound
+/// passes). `started` is called once every listener accepts.
+pub fn run(
+    id: usize,
+    pipeline: Arc<Pipeline>,
+    listeners: Vec<WorkerListener>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let connections = Arc::new(Connections::default());
+        let mut accept_loops = Vec::new();
+        for l in listeners {
+            let socket = tokio::net::TcpListener::from_std(l.socket)?;
+            let metrics = shared.metrics.listener(&l.name, id);
+            let ctx = Arc::new(ListenerCtx {
+                tls: l.tls,
+                idle_timeout: l.idle_timeout,
+                header_timeout: l.header_timeout,
+                metrics,
+                pipeline: pipeline.clone(),
+                connections: connections.clone(),
+                shutdown: shutdown.clone(),
+            });
+            accept_loops.push(tokio::spawn(accept_loop(socket, ctx)));
+        }
+        shared.worker_started();
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        for task in &accept_loops {
+            task.abort();
+        }
+        tracing::debug!(worker = id, open = connections.open.load(Ordering::Acquire), "worker draining");
+        if tokio::time::timeout(drain_timeout, connections.all_closed()).await.is_err() {
+            tracing::warn!(
+                worker = id,
+                open = connections.open.load(Ordering::Acquire),
+                "drain timeout reached; closing the remaining connections"
+            );
+        }
+        Ok(())
+    })
+}
+
+struct ListenerCtx {
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    idle_timeout: Duration,
+    header_timeout: Duration,
+    metrics: ListenerMetrics,
+    pipeline: Arc<Pipeline>,
+    connections: Arc<Connections>,
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, client)) => {
+                let _ = stream.set_nodelay(true);
+                ctx.metrics.accepted.inc();
+                tokio::spawn(serve_connection(stream, ConnInfo { client, tls: ctx.tls.is_some() }, ctx.clone()));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCtx>) {
+    let _guard = ctx.connections.enter();
+    ctx.metrics.open.inc();
+    let activity = Activity::new();
+    let tracked = Tracked::new(stream, activity.clone());
+    match &ctx.tls {
+        None => serve_http(TokioIo::new(tracked), info, activity, &ctx).await,
+        Some(acceptor) => match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tracked)).await {
+            Ok(Ok(tls)) => serve_http(TokioIo::new(tls), info, activity, &ctx).await,
+            Ok(Err(e)) => tracing::debug!(client = %info.client, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(client = %info.client, "TLS handshake timed out"),
+        },
+    }
+    ctx.metrics.open.dec();
+}
+
+async fn serve_http<I>(io: I, info: ConnInfo, activity: Activity, ctx: &ListenerCtx)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let pipeline = ctx.pipeline.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let pipeline = pipeline.clone();
+        async move { Ok::<_, Infallible>(pipeline.handle(info, req).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(ctx.header_timeout).keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(1024);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut shutdown = ctx.shutdown.clone();
+    let mut closing = *shutdown.borrow();
+    if closing {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let idle_deadline = activity.last() + ctx.idle_timeout;
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(client = %info.client, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = shutdown.changed(), if !closing => {
+                if changed.is_err() || *shutdown.borrow() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = tokio::time::sleep_until(idle_deadline), if !closing => {
+                if activity.last() + ctx.idle_timeout <= tokio::time::Instant::now() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
