@@ -1,1 +1,76 @@
+//! Test kit for Weir's integration tests: a gateway on 127.0.0.1 from a JSON config, mock upstream
+//! servers with scriptable behaviour, and an HTTP client for HTTP/1.1, h2c and TLS (with SNI).
 
+pub mod certs;
+pub mod client;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use weir::config::Config;
+use weir::{Gateway, StartOptions};
+
+/// A gateway running for one test; shut down (waiting for its threads) when dropped.
+pub struct TestGateway {
+    gateway: Option<Arc<Gateway>>,
+    /// Holds the data directory and any files the config refers to.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    /// Starts a gateway with 2 workers from `config` (JSON). Listener and admin addresses default to
+    /// 127.0.0.1:0, the data directory to a fresh temporary directory.
+    pub fn start(config: serde_json::Value) -> anyhow::Result<TestGateway> {
+        let dir = tempfile::tempdir()?;
+        Self::start_in(config, dir)
+    }
+
+    /// Like [`TestGateway::start`], with files (certificates) already placed in `dir`.
+    pub fn start_in(mut config: serde_json::Value, dir: tempfile::TempDir) -> anyhow::Result<TestGateway> {
+        let obj = config.as_object_mut().ok_or_else(|| anyhow::anyhow!("config must be an object"))?;
+        obj.entry("data_dir").or_insert_with(|| dir.path().join("data").display().to_string().into());
+        obj.entry("admin").or_insert_with(|| serde_json::json!({"address": "127.0.0.1:0"}));
+        obj.entry("workers").or_insert(2.into());
+        obj.entry("listeners").or_insert_with(|| serde_json::json!([{"name": "main", "address": "127.0.0.1:0"}]));
+        let text = serde_json::to_string_pretty(&config)?;
+        let parsed = Config::from_json(&text, "test.json", dir.path())?;
+        let gateway = Gateway::start(parsed, StartOptions::default())?;
+        Ok(TestGateway { gateway: Some(Arc::new(gateway)), dir })
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().expect("running")
+    }
+
+    /// The bound address of listener `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.gateway().listener_addr(name).unwrap_or_else(|| panic!("no listener named {name}"))
+    }
+
+    /// The address of the listener named "main".
+    pub fn main(&self) -> SocketAddr {
+        self.addr("main")
+    }
+
+    /// The admin address.
+    pub fn admin(&self) -> SocketAddr {
+        self.gateway().admin_addr()
+    }
+
+    /// Shuts down, waiting for the drain, off the async runtime.
+    pub async fn shutdown(mut self) {
+        if let Some(g) = self.gateway.take() {
+            tokio::task::spawn_blocking(move || g.shutdown()).await.expect("shutdown thread");
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(g) = self.gateway.take() {
+            // Do not block a runtime thread: finish the shutdown on a plain thread.
+            std::thread::spawn(move || g.shutdown());
+        }
+    }
+}

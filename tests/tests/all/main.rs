@@ -1,0 +1,10 @@
+//! Integration tests: the real gateway on 127.0.0.1 ports, real HTTP servers behind it, real clients.
+
+mod admin;
+mod balancing;
+mod failures;
+mod headers;
+mod http2_tls;
+mod routing;
+mod streaming;
+mod timeouts;
