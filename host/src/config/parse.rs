@@ -32,16 +32,14 @@ pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue
     let logging = logging(&mut root, &mut issues);
     root.finish(&mut issues);
 
-    for listener in &listeners {
-        if listener.address.port() != 0 && listener.address == admin.address {
-            issues.push(
-                "$.admin.address",
-                format!(
-                    "{} is also the address of listener \"{}\"; give the admin API its own port",
-                    admin.address, listener.name
-                ),
-            );
-        }
+    if let Some(listener) = listeners.iter().find(|l| l.address.port() != 0 && l.address == admin.address) {
+        issues.push(
+            "$.admin.address",
+            format!(
+                "{} is also the address of listener \"{}\"; give the admin API its own port",
+                admin.address, listener.name
+            ),
+        );
     }
     if !issues.is_empty() {
         return Err(issues.into_vec());

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn collects_every_issue_with_its_path() {
-        let doc = json!({"a": "x", "n": 70000, "typo_nmae": 1, "list": [1, "s"]});
+        let doc = json!({"a": "x", "n": 70000, "nmae": 1, "list": [1, "s"]});
         let mut issues = Issues::default();
         let mut o = Obj::new(&doc, "$", &mut issues).unwrap();
         assert_eq!(o.u64_in("a", 0, 10, &mut issues), None);
@@ -244,7 +244,7 @@ mod tests {
                 "$.n: 70000 is out of range; use a whole number from 1 to 65535",
                 "$.list[0]: expected a string, found a number",
                 "$: missing required field \"name\"",
-                "$.typo_nmae: unknown field \"typo_nmae\"; did you mean \"name\"?",
+                "$.nmae: unknown field \"nmae\"; did you mean \"name\"?",
             ]
         );
     }

@@ -27,7 +27,8 @@ async fn every_matcher_and_first_match_wins() -> anyhow::Result<()> {
         ]
     }))?;
     let addr = gw.main();
-    let cases: &[(&str, &str, &str, &[(&str, &str)], Option<&str>)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: &[Case] = &[
         // (method, host, path, headers, expected route or None for 404)
         ("GET", "api.example.com", "/anything", &[], Some("exact-host")),
         ("GET", "API.Example.com:8080", "/x", &[], Some("exact-host")),

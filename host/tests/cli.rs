@@ -1,0 +1,320 @@
+//! The `weir` binary as a user runs it: `config check`, `config default`, `serve` with and without a
+//! configuration, JSON access logs, SIGTERM with a graceful drain, and start-up errors.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use weir_tests::client::get;
+use weir_tests::upstream::Upstream;
+
+const WEIR: &str = env!("CARGO_BIN_EXE_weir");
+
+fn weir(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(WEIR).args(args).current_dir(cwd).env_remove("WEIR_ADMIN_TOKEN").output().expect("run weir")
+}
+
+/// A `weir serve` child with its stderr lines forwarded to a channel.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Served {
+        let mut cmd = Command::new(WEIR);
+        cmd.args(args).current_dir(cwd).env_remove("WEIR_ADMIN_TOKEN").stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn weir");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Served { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no log line containing {needle:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    /// The address from the JSON "listening" line of `listener`.
+    fn listening(&mut self, listener: &str) -> SocketAddr {
+        let line = self.wait_for(&format!("\"listener\":\"{listener}\""));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        v["address"].as_str().expect("address").parse().expect("socket address")
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill");
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self, bound: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "weir did not exit within {bound:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, json: serde_json::Value) -> String {
+    let path = dir.join("weir.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write config");
+    path.display().to_string()
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = weir(&["--version"], dir.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("weir {}\n", env!("CARGO_PKG_VERSION")));
+    let out = weir(&["--help"], dir.path());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("serve") && help.contains("config"), "{help}");
+}
+
+#[test]
+fn config_check_reports_every_error_with_file_and_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = write_config(
+        dir.path(),
+        serde_json::json!({
+            "listeners": [{"name": "main", "address": "127.0.0.1:99999"}],
+            "routes": [{"name": "r", "cluster": "missing"}],
+            "clusters": [{"name": "c", "endpoints": ["127.0.0.1:3000"], "lb_policy": "fastest"}]
+        }),
+    );
+    let out = weir(&["config", "check", &file], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: {file}: 3 errors in the configuration\n\
+             \x20 {file}: $.listeners[0].address: \"127.0.0.1:99999\" is not an IP address and port; write it like \"127.0.0.1:8080\" or \"[::1]:8080\"\n\
+             \x20 {file}: $.clusters[0].lb_policy: unknown lb_policy \"fastest\"; use \"round_robin\", \"least_request\" or \"consistent_hash\"\n\
+             \x20 {file}: $.routes[0].cluster: unknown cluster \"missing\"; defined clusters: none (add one under $.clusters)\n"
+        )
+    );
+
+    std::fs::write(&file, "{\n  \"listeners\": [,]\n}").expect("write");
+    let out = weir(&["config", "check", &file], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("error: {file}:2:17: not valid JSON: expected value\n"));
+
+    let out = weir(&["config", "check", "does-not-exist.json"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: does-not-exist.json: cannot read the file: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn config_default_prints_a_valid_configuration() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = weir(&["config", "default"], dir.path());
+    assert!(out.status.success());
+    std::fs::write(dir.path().join("default.json"), &out.stdout).expect("write");
+    let out = weir(&["config", "check", "default.json"], dir.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "default.json: ok (1 listener, 1 route, 0 clusters)\n");
+    assert!(out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_without_flags_answers_the_demo_route_on_8080() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut served = Served::start(&["serve"], dir.path(), &[]);
+    served.wait_for("admin listening");
+    let reply = get("127.0.0.1:8080".parse()?, "/").await?;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("Hello from Weir"), "{}", reply.body);
+    let ready = get("127.0.0.1:9901".parse()?, "/readyz").await?;
+    assert!(ready.status == 200 || ready.status == 503);
+    let token = dir.path().join("weir-data").join("admin-token");
+    assert!(token.is_file(), "the data directory ./weir-data holds the generated admin token");
+    served.signal("-INT");
+    assert!(served.wait_exit(Duration::from_secs(15)).success());
+    served.wait_for("SIGINT received");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_requests_then_exits_0() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let dir = tempfile::tempdir()?;
+    let file = write_config(
+        dir.path(),
+        serde_json::json!({
+            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "routes": [{"name": "all", "cluster": "svc"}],
+            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}],
+            "logging": {"format": "json"}
+        }),
+    );
+    let mut served = Served::start(&["serve", "--config", &file, "--workers", "2"], dir.path(), &[]);
+    let addr = served.listening("main");
+    let admin_line = served.wait_for("admin listening");
+    let admin: SocketAddr =
+        serde_json::from_str::<serde_json::Value>(&admin_line)?["address"].as_str().unwrap_or_default().parse()?;
+    let in_flight = tokio::spawn(async move { get(addr, "/slow/1000").await });
+    while up.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    served.signal("-TERM");
+    // While the request drains, readiness reports it.
+    let mut ready = get(admin, "/readyz").await?;
+    for _ in 0..100 {
+        if ready.status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        ready = get(admin, "/readyz").await?;
+    }
+    assert_eq!((ready.status.as_u16(), ready.body.as_str()), (503, "{\"status\":\"draining\"}\n"));
+    let reply = in_flight.await??;
+    assert_eq!(reply.status, 200, "the in-flight request completes during the drain");
+    assert_eq!(reply.body, "slow\n");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = served.wait_exit(Duration::from_secs(15));
+        served.wait_for("SIGTERM received");
+        let access = served.wait_for("\"path\":\"/slow/1000\"");
+        (status, access)
+    })
+    .await?;
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    let access: serde_json::Value = serde_json::from_str(&status.1)?;
+    for (field, want) in
+        [("method", "GET"), ("route", "all"), ("upstream", up.endpoint().as_str()), ("result", "complete")]
+    {
+        assert_eq!(access[field], want, "{field} in {access}");
+    }
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["bytes"], 5);
+    assert_eq!(access["request_id"].as_str().map(str::len), Some(36));
+    assert!(access["duration_ms"].as_f64().is_some_and(|d| d >= 1000.0), "{access}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "nothing listens after exit");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drain_is_bounded() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let dir = tempfile::tempdir()?;
+    let file = write_config(
+        dir.path(),
+        serde_json::json!({
+            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "routes": [{"name": "all", "cluster": "svc"}],
+            "clusters": [{"name": "svc", "endpoints": [up.endpoint()], "request_timeout_ms": 60000}],
+            "shutdown": {"drain_timeout_ms": 300},
+            "logging": {"format": "json"}
+        }),
+    );
+    let mut served = Served::start(&["serve", "--config", &file], dir.path(), &[]);
+    let addr = served.listening("main");
+    let stuck = tokio::spawn(async move { get(addr, "/slow/30000").await });
+    while up.requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    served.signal("-TERM");
+    let status = tokio::task::spawn_blocking(move || {
+        let s = served.wait_exit(Duration::from_secs(10));
+        served.wait_for("drain timeout reached");
+        s
+    })
+    .await?;
+    assert!(status.success());
+    assert!(stuck.await?.is_err(), "the request still in flight after the drain bound is cut off");
+    Ok(())
+}
+
+#[test]
+fn start_errors_are_clear_and_exit_1() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("key.pem"), "not a key").expect("write");
+    for (config, want) in [
+        (
+            serde_json::json!({"listeners": [{"name": "main", "address": format!("127.0.0.1:{port}")}], "admin": {"address": "127.0.0.1:0"}}),
+            format!("error: listener main: cannot bind 127.0.0.1:{port}: Address already in use (os error 98)\n"),
+        ),
+        (
+            serde_json::json!({"listeners": [{"name": "main", "address": "127.0.0.1:0", "tls": {"certificates": [{"cert": "cert.pem", "key": "key.pem"}]}}], "admin": {"address": "127.0.0.1:0"}}),
+            format!(
+                "error: listener main: {}: holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)\n",
+                dir.path().join("cert.pem").display()
+            ),
+        ),
+    ] {
+        let file = write_config(dir.path(), config);
+        let out = weir(&["serve", "--config", &file], dir.path());
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.ends_with(&want), "got:\n{stderr}\nwant suffix:\n{want}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_token_from_the_environment() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = write_config(
+        dir.path(),
+        serde_json::json!({
+            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "routes": [{"name": "hi", "direct_response": {"status": 200, "body": "hi"}}],
+            "logging": {"format": "json"}
+        }),
+    );
+    let mut served =
+        Served::start(&["serve", "--config", &file], dir.path(), &[("WEIR_ADMIN_TOKEN", "env-token-0123456789")]);
+    let line = served.wait_for("admin listening");
+    let admin: SocketAddr =
+        serde_json::from_str::<serde_json::Value>(&line)?["address"].as_str().unwrap_or("").parse()?;
+    let ok = weir_tests::client::get_with(
+        admin,
+        "localhost",
+        "/api/v1/config",
+        &[("authorization", "Bearer env-token-0123456789")],
+    )
+    .await?;
+    assert_eq!(ok.status, 200);
+    assert!(!dir.path().join("weir-data").join("admin-token").exists(), "no token file when the environment gives one");
+    Ok(())
+}
