@@ -58,6 +58,13 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 /// Appends the client address to `x-forwarded-for` (joining repeated headers into one) and sets
 /// `x-forwarded-proto` to the scheme the client used with us.
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool) {
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(if tls { "https" } else { "http" }));
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
+            headers.insert(X_FORWARDED_FOR.clone(), v);
+        }
+        return;
+    }
     let mut chain = String::new();
     for v in headers.get_all(&X_FORWARDED_FOR) {
         if let Ok(s) = v.to_str() {
@@ -74,49 +81,58 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool) {
     if let Ok(v) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(if tls { "https" } else { "http" }));
 }
 
 /// Continues the client's W3C trace (same trace id and flags, the gateway's own span as parent) or
-/// starts a new one (unsampled) when the client sent none or an invalid one. Returns the trace id.
-pub fn propagate_traceparent(headers: &mut HeaderMap) -> String {
+/// starts a new one (unsampled) when the client sent none or an invalid one.
+pub fn propagate_traceparent(headers: &mut HeaderMap) {
+    // "00-" trace(32) "-" parent(16) "-" flags(2): 55 bytes, built on the stack.
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
     let mut rng = rand::rng();
+    match headers.get(&TRACEPARENT).filter(|v| valid_traceparent(v.as_bytes())) {
+        Some(v) => {
+            let v = v.as_bytes();
+            out[3..35].copy_from_slice(&v[3..35]);
+            out[53..55].copy_from_slice(&v[53..55]);
+        }
+        None => {
+            let mut trace = [0u8; 16];
+            rng.fill_bytes(&mut trace);
+            hex_into(&trace, &mut out[3..35]);
+        }
+    }
     let mut span = [0u8; 8];
     rng.fill_bytes(&mut span);
-    let (trace_id, flags) = match headers.get(&TRACEPARENT).and_then(|v| parse_traceparent(v.as_bytes())) {
-        Some((trace, flags)) => (trace, flags),
-        None => {
-            let mut t = [0u8; 16];
-            rng.fill_bytes(&mut t);
-            (hex(&t), "00".to_string())
-        }
-    };
-    let value = format!("00-{trace_id}-{}-{flags}", hex(&span));
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    hex_into(&span, &mut out[36..52]);
+    if let Ok(v) = HeaderValue::from_bytes(&out) {
         headers.insert(TRACEPARENT.clone(), v);
     }
-    trace_id
 }
 
-fn parse_traceparent(v: &[u8]) -> Option<(String, String)> {
-    let s = std::str::from_utf8(v).ok()?;
-    let mut parts = s.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let is_hex =
-        |p: &str, n: usize| p.len() == n && p.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
-    let valid = is_hex(version, 2)
-        && version != "ff"
-        && is_hex(trace, 32)
-        && trace.bytes().any(|c| c != b'0')
-        && is_hex(parent, 16)
-        && parent.bytes().any(|c| c != b'0')
-        && is_hex(flags, 2)
-        && (version != "00" || parts.next().is_none());
-    valid.then(|| (trace.to_string(), flags.to_string()))
+/// Version 00 traceparent with non-zero ids, lower-case hex (later versions may append fields).
+fn valid_traceparent(v: &[u8]) -> bool {
+    let hex = |s: &[u8]| s.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+    let nonzero = |s: &[u8]| s.iter().any(|c| *c != b'0');
+    v.len() >= 55
+        && hex(&v[0..2])
+        && &v[0..2] != b"ff"
+        && (v.len() == 55 || (&v[0..2] != b"00" && v[55] == b'-'))
+        && v[2] == b'-'
+        && v[35] == b'-'
+        && v[52] == b'-'
+        && hex(&v[3..35])
+        && nonzero(&v[3..35])
+        && hex(&v[36..52])
+        && nonzero(&v[36..52])
+        && hex(&v[53..55])
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
 }
 
 #[cfg(test)]
@@ -178,22 +194,29 @@ mod tests {
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let mut h = HeaderMap::new();
         h.insert("traceparent", incoming.parse().unwrap());
-        let trace = propagate_traceparent(&mut h);
-        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-        let out = h["traceparent"].to_str().unwrap();
+        propagate_traceparent(&mut h);
+        let out = h["traceparent"].to_str().unwrap().to_string();
         assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && out.ends_with("-01"), "{out}");
         assert_ne!(out, incoming, "the gateway's span becomes the parent");
+        assert!(valid_traceparent(out.as_bytes()));
 
         for bad in [
             "garbage",
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         ] {
             let mut h = HeaderMap::new();
             h.insert("traceparent", bad.parse().unwrap());
-            let trace = propagate_traceparent(&mut h);
-            assert_ne!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-            assert!(parse_traceparent(h["traceparent"].as_bytes()).is_some(), "fresh trace for {bad}");
+            propagate_traceparent(&mut h);
+            let out = h["traceparent"].to_str().unwrap();
+            assert!(!out.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{bad} was continued");
+            assert!(valid_traceparent(out.as_bytes()) && out.ends_with("-00"), "fresh trace for {bad}: {out}");
         }
+        // A later version with extra fields is continued.
+        let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
+        assert!(valid_traceparent(future.as_bytes()));
     }
 }

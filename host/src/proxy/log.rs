@@ -2,7 +2,8 @@
 
 use crate::telemetry::metrics::RouteMetrics;
 use crate::upstream::balance::InFlight;
-use http::{HeaderValue, Method};
+use crate::upstream::pool::Lease;
+use http::{HeaderValue, Method, Uri};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use std::time::Instant;
 pub struct Completion {
     pub(super) start: Instant,
     pub(super) method: Method,
-    pub(super) path: String,
+    pub(super) uri: Uri,
     pub(super) route: Option<Arc<str>>,
     pub(super) upstream: Option<Arc<str>>,
     pub(super) status: u16,
@@ -21,6 +22,7 @@ pub struct Completion {
     pub(super) access_log: bool,
     pub(super) worker: usize,
     pub(super) in_flight: Option<InFlight>,
+    pub(super) lease: Option<Lease>,
     outcome: Outcome,
 }
 
@@ -38,7 +40,7 @@ impl Completion {
     pub(super) fn new(
         start: Instant,
         method: Method,
-        path: String,
+        uri: Uri,
         request_id: HeaderValue,
         metrics: RouteMetrics,
         access_log: bool,
@@ -47,7 +49,7 @@ impl Completion {
         Completion {
             start,
             method,
-            path,
+            uri,
             route: None,
             upstream: None,
             status: 0,
@@ -57,6 +59,7 @@ impl Completion {
             access_log,
             worker,
             in_flight: None,
+            lease: None,
             outcome: Outcome::Open,
         }
     }
@@ -65,6 +68,9 @@ impl Completion {
     pub fn finish(&mut self) {
         if self.outcome == Outcome::Open {
             self.outcome = Outcome::Done;
+            if let Some(lease) = self.lease.as_mut() {
+                lease.release();
+            }
         }
         self.report();
     }
@@ -86,13 +92,14 @@ impl Completion {
             Outcome::Failed(_) => "upstream_reset",
         };
         self.in_flight = None;
+        self.lease = None;
         let elapsed = self.start.elapsed();
         self.metrics.observe(self.status, elapsed.as_secs_f64());
         if self.access_log {
             tracing::info!(
                 target: "weir::access",
                 method = %self.method,
-                path = %self.path,
+                path = %self.uri.path(),
                 route = self.route.as_deref().unwrap_or("-"),
                 upstream = self.upstream.as_deref().unwrap_or("-"),
                 status = self.status,

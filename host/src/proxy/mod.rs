@@ -99,15 +99,18 @@ impl Pipeline {
         let mut completion = Completion::new(
             start,
             req.method().clone(),
-            req.uri().path().to_string(),
+            req.uri().clone(),
             request_id.clone(),
             metrics,
             self.access_log,
             self.worker,
         );
         let Some(route) = route else {
-            let err =
-                ProxyError::NoRoute { method: req.method().to_string(), host, path: req.uri().path().to_string() };
+            let err = ProxyError::NoRoute {
+                method: req.method().to_string(),
+                host: host.into_owned(),
+                path: req.uri().path().to_string(),
+            };
             return error_response(&err, completion);
         };
         completion.route = Some(route.name.clone());
@@ -133,7 +136,8 @@ impl Pipeline {
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
         let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
-        let endpoint = &cluster.endpoints[in_flight.index()];
+        let endpoint_index = in_flight.index();
+        let endpoint = &cluster.endpoints[endpoint_index];
         completion.upstream = Some(endpoint.address.clone());
         completion.in_flight = Some(in_flight);
 
@@ -162,19 +166,28 @@ impl Pipeline {
         for (name, value) in &route.headers_to_add {
             parts.headers.insert(name.clone(), value.clone());
         }
-        let path = route.rewrite_path(parts.uri.path());
-        let path_and_query = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.into_owned(),
+        let path_and_query = match route.rewrite_path(parts.uri.path()) {
+            // No rewrite: the client's path and query are reused as they are (no copy).
+            std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
+            std::borrow::Cow::Owned(path) => match parts.uri.query() {
+                Some(q) => PathAndQuery::try_from(format!("{path}?{q}")).ok(),
+                None => PathAndQuery::try_from(path).ok(),
+            },
         };
-        parts.uri = match PathAndQuery::try_from(path_and_query).ok().and_then(|pq| {
-            Uri::builder()
-                .scheme(cluster.scheme.clone())
-                .authority(endpoint.authority.clone())
-                .path_and_query(pq)
-                .build()
-                .ok()
-        }) {
+        // HTTP/1.1 upstreams get the origin form (`/path?query`); HTTP/2 needs scheme and authority.
+        let uri = path_and_query.and_then(|pq| {
+            if cluster.http2 {
+                Uri::builder()
+                    .scheme(cluster.scheme.clone())
+                    .authority(endpoint.authority.clone())
+                    .path_and_query(pq)
+                    .build()
+                    .ok()
+            } else {
+                Some(Uri::from(pq))
+            }
+        });
+        parts.uri = match uri {
             Some(uri) => uri,
             None => {
                 return error_response(
@@ -183,15 +196,19 @@ impl Pipeline {
                 )
             }
         };
-        parts.version = http::Version::HTTP_11;
+        parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
         let upstream_req = Request::from_parts(parts, body.boxed_unsync() as UpstreamBody);
 
         let timeout = route.timeout.unwrap_or(cluster.request_timeout);
-        let result = tokio::time::timeout(timeout, cluster.client.request(upstream_req)).await;
+        let index = endpoint_index;
+        let result = tokio::time::timeout(timeout, cluster.send(index, upstream_req)).await;
         let mut resp = match result {
-            Ok(Ok(resp)) => resp,
+            Ok(Ok((resp, lease))) => {
+                completion.lease = Some(lease);
+                resp
+            }
             Ok(Err(e)) => {
-                let err = classify(&e, cluster, &endpoint.address);
+                let err = classify(e, cluster, &endpoint.address);
                 match &err {
                     ProxyError::UpstreamTimeout { .. } => cluster.metrics.timeouts.inc(),
                     ProxyError::UpstreamConnect { .. } => cluster.metrics.connect_errors.inc(),
@@ -220,8 +237,8 @@ impl Pipeline {
 }
 
 /// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,
-/// lower case.
-fn request_host(req: &Request<Incoming>) -> String {
+/// lower case (copied only when it is not already).
+fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
     let raw = req
         .headers()
         .get(http::header::HOST)
@@ -232,32 +249,21 @@ fn request_host(req: &Request<Incoming>) -> String {
         Some(i) if !raw.ends_with(']') && raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
         _ => raw,
     };
-    without_port.to_ascii_lowercase()
+    if without_port.bytes().any(|b| b.is_ascii_uppercase()) {
+        without_port.to_ascii_lowercase().into()
+    } else {
+        without_port.into()
+    }
 }
 
-fn classify(e: &hyper_util::client::legacy::Error, cluster: &upstream::Cluster, endpoint: &str) -> ProxyError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    let mut timed_out = false;
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
-        }
-        source = s.source();
-    }
-    if e.is_connect() && timed_out {
-        ProxyError::UpstreamTimeout {
-            cluster: cluster.name.to_string(),
-            endpoint: endpoint.to_string(),
-            what: "connect",
-            millis: cluster.connect_timeout.as_millis(),
-        }
-    } else if e.is_connect() {
-        ProxyError::UpstreamConnect { cluster: cluster.name.to_string(), endpoint: endpoint.to_string(), detail }
-    } else {
-        ProxyError::UpstreamProtocol { cluster: cluster.name.to_string(), endpoint: endpoint.to_string(), detail }
+fn classify(e: upstream::pool::SendError, cluster: &upstream::Cluster, endpoint: &str) -> ProxyError {
+    use upstream::pool::SendError;
+    let millis = cluster.connect_timeout.as_millis();
+    let (cluster, endpoint) = (cluster.name.to_string(), endpoint.to_string());
+    match e {
+        SendError::ConnectTimeout => ProxyError::UpstreamTimeout { millis, what: "connect", cluster, endpoint },
+        SendError::Connect(detail) => ProxyError::UpstreamConnect { cluster, endpoint, detail },
+        SendError::Protocol(detail) => ProxyError::UpstreamProtocol { cluster, endpoint, detail },
     }
 }
 

@@ -4,6 +4,7 @@
 //! threads: a request is served start to end on the worker that accepted it.
 
 pub mod balance;
+pub mod pool;
 mod tls;
 
 pub use tls::UpstreamTlsError;
@@ -13,19 +14,12 @@ use crate::telemetry::metrics::ClusterMetrics;
 use balance::Balancer;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Body type sent upstream.
 pub type UpstreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
-
-/// The pooled HTTP client of one cluster on one worker.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// TLS client configurations, built once per cluster for all workers (loading roots is not free).
 #[derive(Default, Clone)]
@@ -63,90 +57,68 @@ pub struct Cluster {
     pub endpoints: Vec<EndpointTarget>,
     /// Chooses endpoints.
     pub balancer: Balancer,
-    /// Connection pool and HTTP client.
-    pub client: UpstreamClient,
     /// Time allowed for response headers.
     pub request_timeout: Duration,
     /// Time allowed to connect (for error messages).
     pub connect_timeout: Duration,
+    /// Whether requests go out as HTTP/2 (absolute URIs) or HTTP/1.1 (origin-form).
+    pub http2: bool,
     /// Metric handles.
     pub metrics: ClusterMetrics,
+    connector: Arc<pool::Connector>,
+    pools: Vec<Arc<pool::EndpointPool>>,
 }
 
 impl Cluster {
     /// Builds a cluster's per-worker runtime.
     pub fn new(cfg: &config::Cluster, tls: &TlsConfigs, metrics: ClusterMetrics) -> Cluster {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let tls_config = tls.0.get(&cfg.name).cloned();
-        let connector = match &tls_config {
-            Some(tc) => {
-                let b = HttpsConnectorBuilder::new().with_tls_config((**tc).clone()).https_only();
-                let fixed = cfg
-                    .tls
-                    .as_ref()
-                    .and_then(|t| t.server_name.as_deref())
-                    .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_string()).ok());
-                let b = match fixed {
-                    Some(name) => b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name)),
-                    None => b,
-                };
-                if cfg.http2 {
-                    b.enable_http2().wrap_connector(http)
-                } else {
-                    b.enable_http1().wrap_connector(http)
-                }
-            }
-            None => HttpsConnectorBuilder::new()
-                .with_tls_config(plain_placeholder())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http),
-        };
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(cfg.idle_timeout)
-            .pool_max_idle_per_host(cfg.max_idle_per_endpoint)
-            .set_host(false);
-        if cfg.http2 && tls_config.is_none() {
-            builder.http2_only(true);
-        }
-        let client = builder.build(connector);
+        let tls_connector = tls.0.get(&cfg.name).map(|base| {
+            let mut config = (**base).clone();
+            config.alpn_protocols = if cfg.http2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+            let name = cfg
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_name.as_deref())
+                .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_string()).ok());
+            (tokio_rustls::TlsConnector::from(Arc::new(config)), name)
+        });
+        let scheme = if tls_connector.is_some() { Scheme::HTTPS } else { Scheme::HTTP };
+        let connector = Arc::new(pool::Connector {
+            tls: tls_connector,
+            http2: cfg.http2,
+            connect_timeout: cfg.connect_timeout,
+            idle_timeout: cfg.idle_timeout,
+            max_idle: cfg.max_idle_per_endpoint,
+        });
+        let endpoints: Vec<EndpointTarget> = cfg
+            .endpoints
+            .iter()
+            .map(|e| EndpointTarget {
+                address: e.address.as_str().into(),
+                authority: e.address.parse().unwrap_or_else(|_| Authority::from_static("invalid.endpoint:1")),
+            })
+            .collect();
         Cluster {
             name: cfg.name.as_str().into(),
-            scheme: if tls_config.is_some() { Scheme::HTTPS } else { Scheme::HTTP },
-            endpoints: cfg
-                .endpoints
-                .iter()
-                .map(|e| EndpointTarget {
-                    address: e.address.as_str().into(),
-                    authority: e.address.parse().unwrap_or_else(|_| Authority::from_static("invalid.endpoint:1")),
-                })
-                .collect(),
+            scheme,
+            pools: endpoints.iter().map(|e| pool::EndpointPool::new(e.address.clone())).collect(),
+            endpoints,
             balancer: Balancer::new(&cfg.lb_policy, &cfg.endpoints),
-            client,
             request_timeout: cfg.request_timeout,
             connect_timeout: cfg.connect_timeout,
+            http2: cfg.http2,
             metrics,
+            connector,
         }
     }
-}
 
-/// A plain-text cluster's connector never starts TLS; it still needs a configuration to be built.
-fn plain_placeholder() -> rustls::ClientConfig {
-    static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("the ring provider supports the default TLS versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        })
-        .clone()
+    /// Sends a request to endpoint `index` on a pooled connection. The lease must be kept until the
+    /// response body ends (then `release`d) so the connection can be reused.
+    pub async fn send(
+        &self,
+        index: usize,
+        req: http::Request<UpstreamBody>,
+    ) -> Result<(http::Response<hyper::body::Incoming>, pool::Lease), pool::SendError> {
+        pool::send(&self.pools[index], &self.connector, req).await
+    }
 }
