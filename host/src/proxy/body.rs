@@ -49,6 +49,8 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
+        // An HTTP/1.1 upstream connection is driven from here: it reads the bytes this body yields.
+        this.completion.poll_upstream(cx);
         let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {

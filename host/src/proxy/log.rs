@@ -64,6 +64,13 @@ impl Completion {
         }
     }
 
+    /// Drives the upstream connection the response comes from, if this task holds it.
+    pub fn poll_upstream(&mut self, cx: &mut std::task::Context<'_>) {
+        if let Some(lease) = self.lease.as_mut() {
+            lease.poll_upstream(cx);
+        }
+    }
+
     /// The body ended normally.
     pub fn finish(&mut self) {
         if self.outcome == Outcome::Open {
