@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod abi;
 pub mod admin;
 pub mod cli;
 pub mod config;
@@ -23,5 +24,6 @@ pub mod router;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
+pub mod wasm;
 
 pub use server::{Gateway, StartError, StartOptions};

@@ -1,0 +1,84 @@
+//! `env.proxy_*`: each import registered under its exact ABI name, calling a Rust function with an
+//! idiomatic name. A hostcall never panics on guest input: bad arguments get the ABI's status codes.
+
+mod buffers;
+mod log;
+
+use super::state::VmState;
+use wasmtime::{Caller, FuncType, Linker, Val, ValType};
+use weir_sdk::abi::Status;
+
+/// The status code a hostcall returns.
+pub(crate) fn status(r: Result<(), Status>) -> i32 {
+    match r {
+        Ok(()) => Status::Ok as i32,
+        Err(s) => s as i32,
+    }
+}
+
+/// Hostcalls the runtime does not serve yet, with their parameters (`i`: i32, `I`: i64; every one returns an
+/// i32 status). A filter that calls one fails its stream with a trap naming the call; loading still works,
+/// because every SDK imports them whether it calls them or not.
+const PENDING: &[(&str, &str)] = &[
+    ("proxy_set_tick_period_milliseconds", "i"),
+    ("proxy_get_header_map_pairs", "iii"),
+    ("proxy_set_header_map_pairs", "iii"),
+    ("proxy_get_header_map_size", "ii"),
+    ("proxy_get_header_map_value", "iiiii"),
+    ("proxy_add_header_map_value", "iiiii"),
+    ("proxy_replace_header_map_value", "iiiii"),
+    ("proxy_remove_header_map_value", "iii"),
+    ("proxy_continue_stream", "i"),
+    ("proxy_close_stream", "i"),
+    ("proxy_send_local_response", "iiiiiiii"),
+    ("proxy_http_call", "iiiiiiiiii"),
+    ("proxy_get_status", "iii"),
+    ("proxy_grpc_call", "iiiiiiiiiiii"),
+    ("proxy_grpc_stream", "iiiiiiiii"),
+    ("proxy_grpc_send", "iiii"),
+    ("proxy_grpc_cancel", "i"),
+    ("proxy_grpc_close", "i"),
+    ("proxy_get_shared_data", "iiiii"),
+    ("proxy_set_shared_data", "iiiii"),
+    ("proxy_register_shared_queue", "iii"),
+    ("proxy_resolve_shared_queue", "iiiii"),
+    ("proxy_enqueue_shared_queue", "iii"),
+    ("proxy_dequeue_shared_queue", "iii"),
+    ("proxy_define_metric", "iiii"),
+    ("proxy_increment_metric", "iI"),
+    ("proxy_record_metric", "iI"),
+    ("proxy_get_metric", "ii"),
+    ("proxy_get_property", "iiii"),
+    ("proxy_set_property", "iiii"),
+    ("proxy_set_effective_context", "i"),
+    ("proxy_done", ""),
+    ("proxy_continue_request", ""),
+    ("proxy_continue_response", ""),
+    ("proxy_clear_route_cache", ""),
+];
+
+/// Registers every `env` import.
+pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
+    log::add_to_linker(linker)?;
+    buffers::add_to_linker(linker)?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| Status::NotFound as i32,
+    )?;
+    // Emscripten-built C++ filters import these two.
+    linker.func_wrap("env", "emscripten_notify_memory_growth", |_: Caller<'_, VmState>, _: i32| {})?;
+    linker.func_wrap("env", "pthread_equal", |_: Caller<'_, VmState>, a: i32, b: i32| i32::from(a == b))?;
+    for (name, params) in PENDING {
+        let params = params.chars().map(|c| if c == 'I' { ValType::I64 } else { ValType::I32 });
+        let ty = FuncType::new(linker.engine(), params, [ValType::I32]);
+        let name: &'static str = name;
+        linker.func_new("env", name, ty, move |c: Caller<'_, VmState>, _: &[Val], _: &mut [Val]| {
+            Err(wasmtime::Error::msg(format!(
+                "filter {} called {name}, which this Weir build does not serve yet",
+                c.data().log_tag
+            )))
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The one checked path into guest memory. Every `(ptr, len)` from the guest is checked with 64-bit
+//! arithmetic against the memory's current size; nothing here panics on guest input, and no slice of guest
+//! memory is kept across a call back into the guest (allocation may grow and move memory).
+
+use super::state::VmState;
+use wasmtime::{Caller, Extern, Memory, TypedFunc};
+use weir_sdk::abi::Status;
+
+/// What went wrong touching guest memory; always reported to the guest as `INVALID_MEMORY_ACCESS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadAccess;
+
+impl From<BadAccess> for Status {
+    fn from(_: BadAccess) -> Status {
+        Status::InvalidMemoryAccess
+    }
+}
+
+fn memory(caller: &mut Caller<'_, VmState>) -> Result<Memory, BadAccess> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => Err(BadAccess),
+    }
+}
+
+fn range(ptr: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, BadAccess> {
+    let end = u64::from(ptr) + u64::from(len);
+    if end > size as u64 {
+        return Err(BadAccess);
+    }
+    Ok(ptr as usize..end as usize)
+}
+
+/// Copies `len` bytes at `ptr` out of guest memory. `(0, 0)` is the empty value.
+pub fn read(caller: &mut Caller<'_, VmState>, ptr: u32, len: u32) -> Result<Vec<u8>, BadAccess> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let mem = memory(caller)?;
+    let data = mem.data(&*caller);
+    let r = range(ptr, len, data.len())?;
+    Ok(data[r].to_vec())
+}
+
+/// Reads a UTF-8 string (lossily: names from the guest are compared as text).
+pub fn read_string(caller: &mut Caller<'_, VmState>, ptr: u32, len: u32) -> Result<String, BadAccess> {
+    read(caller, ptr, len).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Writes bytes at `ptr`.
+pub fn write(caller: &mut Caller<'_, VmState>, ptr: u32, bytes: &[u8]) -> Result<(), BadAccess> {
+    let mem = memory(caller)?;
+    let data = mem.data_mut(&mut *caller);
+    let r = range(ptr, bytes.len() as u32, data.len())?;
+    data[r].copy_from_slice(bytes);
+    Ok(())
+}
+
+/// Writes a little-endian u32 at `ptr`.
+pub fn write_u32(caller: &mut Caller<'_, VmState>, ptr: u32, value: u32) -> Result<(), BadAccess> {
+    write(caller, ptr, &value.to_le_bytes())
+}
+
+/// Writes a little-endian u64 at `ptr`.
+pub fn write_u64(caller: &mut Caller<'_, VmState>, ptr: u32, value: u64) -> Result<(), BadAccess> {
+    write(caller, ptr, &value.to_le_bytes())
+}
+
+/// Hands `bytes` to the guest: allocates exactly `bytes.len()` in the guest with its allocator export,
+/// copies them in, and writes the pointer and length to the two out-parameters. An empty value allocates
+/// nothing and writes `(0, 0)`.
+pub fn return_bytes(caller: &mut Caller<'_, VmState>, bytes: &[u8], ret_ptr: u32, ret_len: u32) -> Result<(), Status> {
+    // Check the out-parameters first so a bad pointer does not leak a guest allocation.
+    {
+        let mem = memory(caller)?;
+        let size = mem.data_size(&*caller);
+        range(ret_ptr, 4, size)?;
+        range(ret_len, 4, size)?;
+    }
+    if bytes.is_empty() {
+        write_u32(caller, ret_ptr, 0)?;
+        write_u32(caller, ret_len, 0)?;
+        return Ok(());
+    }
+    let alloc: TypedFunc<u32, u32> = caller.data().allocator.clone().ok_or(Status::InvalidMemoryAccess)?;
+    let len = u32::try_from(bytes.len()).map_err(|_| Status::InvalidMemoryAccess)?;
+    // Re-enters the guest: no borrow of memory is held across this call.
+    let ptr = alloc.call(&mut *caller, len).map_err(|_| Status::InvalidMemoryAccess)?;
+    if ptr == 0 {
+        return Err(Status::InvalidMemoryAccess);
+    }
+    write(caller, ptr, bytes)?;
+    write_u32(caller, ret_ptr, ptr)?;
+    write_u32(caller, ret_len, len)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range;
+
+    #[test]
+    fn range_checks_in_64_bits() {
+        for (ptr, len, size, ok) in [
+            (0, 0, 0, true),
+            (0, 4, 4, true),
+            (1, 4, 4, false),
+            (u32::MAX, 1, 1 << 16, false),
+            (u32::MAX, u32::MAX, usize::MAX >> 1, true),
+            (10, u32::MAX, 1 << 20, false),
+        ] {
+            assert_eq!(range(ptr, len, size).is_ok(), ok, "ptr {ptr} len {len} size {size}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The proxy-wasm ABI on the host side: every `env.proxy_*` import registered under its exact ABI name,
+//! each calling a Rust function with an idiomatic name; the WASI preview-1 shim; the checked guest-memory
+//! helper. ABI numbers and codecs come from `weir_sdk::abi`, the one definition shared with guests.
+
+pub mod hostcalls;
+pub mod memory;
+pub mod state;
+pub mod wasi;
+
+pub use state::{VmIdentity, VmState};
+
+use wasmtime::Linker;
+
+/// Registers every hostcall and the WASI shim (under `wasi_snapshot_preview1` and `wasi_unstable`).
+pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
+    hostcalls::add_to_linker(linker)?;
+    wasi::add_to_linker(linker, "wasi_snapshot_preview1")?;
+    wasi::add_to_linker(linker, "wasi_unstable")?;
+    Ok(())
+}

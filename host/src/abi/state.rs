@@ -1,0 +1,54 @@
+//! What a VM's store holds: the guest's allocator, its limits, who it is (for logs), and the data the
+//! current callback may see through hostcalls.
+
+use std::sync::Arc;
+use wasmtime::{StoreLimits, TypedFunc};
+
+/// Who a VM is, for log lines and metrics.
+#[derive(Debug, Clone)]
+pub struct VmIdentity {
+    /// The module's name (file stem or registry name).
+    pub module: Arc<str>,
+    /// The module's sha256 digest, hex.
+    pub digest: Arc<str>,
+    /// The worker the VM runs on.
+    pub worker: usize,
+}
+
+/// Per-store state.
+pub struct VmState {
+    /// Who this VM is.
+    pub identity: VmIdentity,
+    /// `proxy_on_memory_allocate` (or `malloc`), resolved once after instantiation.
+    pub allocator: Option<TypedFunc<u32, u32>>,
+    /// Memory, table and instance caps.
+    pub limits: StoreLimits,
+    /// The context whose callback is running (0: the VM itself).
+    pub current_context: u32,
+    /// The VM configuration (buffer 6), the same bytes every time.
+    pub vm_configuration: Arc<[u8]>,
+    /// The plugin configuration (buffer 7), present only during `proxy_on_configure`.
+    pub plugin_configuration: Option<Arc<[u8]>>,
+    /// The name of the attachment whose callback runs (route and filter), for log lines.
+    pub log_tag: Arc<str>,
+    /// Log lines the guest wrote during the current lifecycle call, kept so a refused configuration can be
+    /// reported with the filter's own words.
+    pub captured_logs: Vec<String>,
+}
+
+impl VmState {
+    /// Fresh state for a VM about to be instantiated.
+    pub fn new(identity: VmIdentity, limits: StoreLimits, vm_configuration: Arc<[u8]>) -> VmState {
+        let log_tag: Arc<str> = identity.module.clone();
+        VmState {
+            identity,
+            allocator: None,
+            limits,
+            current_context: 0,
+            vm_configuration,
+            plugin_configuration: None,
+            log_tag,
+            captured_logs: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The engine (Cranelift, epoch interruption), the linker with every hostcall, the compiled-module cache
+//! keyed by sha256 digest, and the epoch ticker that bounds every callback.
+
+use super::module::{LoadError, LoadedModule};
+use crate::abi::{self, VmState};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::{Config, Engine, Linker};
+
+/// How often the epoch advances. A callback's deadline is a whole number of these.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Limits every VM runs under; on by default.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock bound on one callback (guest code between two returns to the host).
+    pub callback_deadline: Duration,
+    /// Linear memory cap per VM, in bytes.
+    pub memory_bytes: usize,
+    /// Table elements cap per VM.
+    pub table_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        // 100 ms: far above what a header or body callback needs (JWT verification with RSA is about 1 ms),
+        // short enough that a looping filter stalls its worker only briefly before it is replaced.
+        // 256 MiB: Rust filters use a few MiB; Go filters reserve more; above that is a leak.
+        Limits { callback_deadline: Duration::from_millis(100), memory_bytes: 256 << 20, table_elements: 100_000 }
+    }
+}
+
+impl Limits {
+    /// The deadline in epoch ticks (at least one).
+    pub fn deadline_ticks(&self) -> u64 {
+        (self.callback_deadline.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    }
+}
+
+/// The process's WebAssembly runtime.
+pub struct WasmRuntime {
+    engine: Engine,
+    linker: Linker<VmState>,
+    modules: Mutex<HashMap<String, Arc<LoadedModule>>>,
+    limits: Limits,
+    ticking: Arc<AtomicBool>,
+}
+
+impl WasmRuntime {
+    /// Builds the engine and linker and starts the epoch ticker.
+    pub fn new(limits: Limits) -> wasmtime::Result<Arc<WasmRuntime>> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        abi::add_to_linker(&mut linker)?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        let ticker_engine = engine.weak();
+        let flag = ticking.clone();
+        std::thread::Builder::new().name("weir-epoch".into()).spawn(move || {
+            while flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker_engine.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => return,
+                }
+            }
+        })?;
+        Ok(Arc::new(WasmRuntime { engine, linker, modules: Mutex::new(HashMap::new()), limits, ticking }))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The limits VMs run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles and checks a module, or returns the one already compiled from the same bytes.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedModule>, LoadError> {
+        let digest = hex(&Sha256::digest(bytes));
+        if let Some(m) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&digest) {
+            return Ok(m.clone());
+        }
+        let loaded = Arc::new(LoadedModule::compile(&self.engine, &self.linker, name, &digest, bytes)?);
+        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Modules compiled so far.
+    pub fn cached_modules(&self) -> usize {
+        self.modules.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for WasmRuntime {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,13 @@
+//! The WebAssembly runtime: one wasmtime engine and linker for the process, modules compiled once per
+//! digest, and VMs (one per module per worker) that run proxy-wasm lifecycle callbacks under limits.
+
+mod engine;
+mod module;
+mod vm;
+
+pub use engine::{Limits, WasmRuntime};
+pub use module::{LoadError, LoadedModule};
+pub use vm::{Vm, VmError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! One VM: a module instance in its own store, started (`_initialize`, or `_start`), with its lifecycle
+//! callbacks resolved once. Every call into the guest runs under the epoch deadline; a trap or an exceeded
+//! limit marks the VM failed, and a failed VM is never called again.
+
+use super::engine::WasmRuntime;
+use super::module::LoadedModule;
+use crate::abi::{VmIdentity, VmState};
+use std::sync::Arc;
+use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc};
+
+/// Why a VM could not start or a root context was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    /// Instantiation or the start function failed.
+    #[error("module {module}: cannot start: {detail}")]
+    Start {
+        /// Module name.
+        module: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The guest trapped or exceeded a limit.
+    #[error("module {module}: {callback} failed: {detail}")]
+    Trap {
+        /// Module name.
+        module: String,
+        /// The callback.
+        callback: &'static str,
+        /// The trap, with the guest's backtrace when it has names.
+        detail: String,
+    },
+    /// `proxy_on_vm_start` returned false.
+    #[error("module {module}: proxy_on_vm_start refused to start{}", render_logs(.logs))]
+    VmStartRefused {
+        /// Module name.
+        module: String,
+        /// The filter's own log lines during the call.
+        logs: Vec<String>,
+    },
+    /// `proxy_on_configure` returned false.
+    #[error("module {module}: the filter rejected its configuration{}", render_logs(.logs))]
+    ConfigureRefused {
+        /// Module name.
+        module: String,
+        /// The filter's own log lines during the call.
+        logs: Vec<String>,
+    },
+    /// The VM failed earlier and is not called again.
+    #[error("module {module}: the VM has failed and is waiting to be replaced")]
+    Failed {
+        /// Module name.
+        module: String,
+    },
+}
+
+fn render_logs(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; the filter logged: {}", lines.join(" | "))
+    }
+}
+
+/// Typed handles to the lifecycle exports; absent (or of another signature) means "not exported".
+struct Lifecycle {
+    context_create: Option<TypedFunc<(u32, u32), ()>>,
+    vm_start: Option<TypedFunc<(u32, u32), u32>>,
+    configure: Option<TypedFunc<(u32, u32), u32>>,
+    done: Option<TypedFunc<u32, u32>>,
+    delete: Option<TypedFunc<u32, ()>>,
+}
+
+/// A running VM.
+pub struct Vm {
+    store: Store<VmState>,
+    lifecycle: Lifecycle,
+    module: Arc<LoadedModule>,
+    deadline_ticks: u64,
+    next_context_id: u32,
+    failed: bool,
+    _instance: Instance,
+}
+
+impl Vm {
+    /// Instantiates `module` for `worker` and runs its start function.
+    pub fn start(
+        runtime: &WasmRuntime,
+        module: Arc<LoadedModule>,
+        worker: usize,
+        vm_configuration: Arc<[u8]>,
+    ) -> Result<Vm, VmError> {
+        let limits = runtime.limits();
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .table_elements(limits.table_elements)
+            .instances(1)
+            .memories(1)
+            .tables(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let identity =
+            VmIdentity { module: module.name.as_str().into(), digest: module.digest.as_str().into(), worker };
+        let mut store = Store::new(runtime.engine(), VmState::new(identity, store_limits, vm_configuration));
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let deadline_ticks = limits.deadline_ticks();
+        store.set_epoch_deadline(deadline_ticks);
+        let start_err = |detail: String| VmError::Start { module: module.name.clone(), detail };
+        let instance = module.pre.instantiate(&mut store).map_err(|e| start_err(format!("{e:#}")))?;
+        let allocator = instance
+            .get_typed_func::<u32, u32>(&mut store, module.allocator)
+            .map_err(|e| start_err(format!("{} has the wrong signature: {e:#}", module.allocator)))?;
+        store.data_mut().allocator = Some(allocator);
+        // Start: _initialize (then main(0, 0) if exported), or _start for WASI commands.
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ()).map_err(|e| start_err(format!("_initialize trapped: {e:#}")))?;
+            if let Ok(main) = instance.get_typed_func::<(u32, u32), u32>(&mut store, "main") {
+                store.set_epoch_deadline(deadline_ticks);
+                main.call(&mut store, (0, 0)).map_err(|e| start_err(format!("main trapped: {e:#}")))?;
+            }
+        } else if let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_start") {
+            start.call(&mut store, ()).map_err(|e| start_err(format!("_start trapped: {e:#}")))?;
+        }
+        let lifecycle = Lifecycle {
+            context_create: instance.get_typed_func(&mut store, "proxy_on_context_create").ok(),
+            vm_start: instance.get_typed_func(&mut store, "proxy_on_vm_start").ok(),
+            configure: instance.get_typed_func(&mut store, "proxy_on_configure").ok(),
+            done: instance.get_typed_func(&mut store, "proxy_on_done").ok(),
+            delete: instance.get_typed_func(&mut store, "proxy_on_delete").ok(),
+        };
+        Ok(Vm { store, lifecycle, module, deadline_ticks, next_context_id: 1, failed: false, _instance: instance })
+    }
+
+    /// The module this VM runs.
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    /// Whether the VM has trapped and must be replaced.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Linear memory size in bytes.
+    pub fn memory_bytes(&mut self) -> usize {
+        match self._instance.get_memory(&mut self.store, "memory") {
+            Some(m) => m.data_size(&self.store),
+            None => 0,
+        }
+    }
+
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        f: &TypedFunc<P, R>,
+        callback: &'static str,
+        context: u32,
+        args: P,
+    ) -> Result<R, VmError> {
+        if self.failed {
+            return Err(VmError::Failed { module: self.module.name.clone() });
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().current_context = context;
+        let result = f.call(&mut self.store, args);
+        self.store.data_mut().current_context = 0;
+        result.map_err(|e| {
+            self.failed = true;
+            VmError::Trap { module: self.module.name.clone(), callback, detail: format!("{e:#}") }
+        })
+    }
+
+    /// Creates a root context for an attachment and runs `proxy_on_vm_start` and `proxy_on_configure` with
+    /// its configuration. Returns the root context id.
+    pub fn create_root(&mut self, tag: Arc<str>, plugin_configuration: Arc<[u8]>) -> Result<u32, VmError> {
+        let id = self.next_context_id;
+        self.next_context_id += 1;
+        self.store.data_mut().log_tag = tag;
+        self.store.data_mut().captured_logs.clear();
+        if let Some(f) = self.lifecycle.context_create.clone() {
+            self.call(&f, "proxy_on_context_create", id, (id, 0))?;
+        }
+        if let Some(f) = self.lifecycle.vm_start.clone() {
+            let size = self.store.data().vm_configuration.len() as u32;
+            if self.call(&f, "proxy_on_vm_start", id, (id, size))? == 0 {
+                let logs = std::mem::take(&mut self.store.data_mut().captured_logs);
+                return Err(VmError::VmStartRefused { module: self.module.name.clone(), logs });
+            }
+        }
+        if let Some(f) = self.lifecycle.configure.clone() {
+            let size = plugin_configuration.len() as u32;
+            self.store.data_mut().plugin_configuration = Some(plugin_configuration);
+            let accepted = self.call(&f, "proxy_on_configure", id, (id, size));
+            self.store.data_mut().plugin_configuration = None;
+            if accepted? == 0 {
+                let logs = std::mem::take(&mut self.store.data_mut().captured_logs);
+                return Err(VmError::ConfigureRefused { module: self.module.name.clone(), logs });
+            }
+        }
+        Ok(id)
+    }
+
+    /// Ends a context: `proxy_on_done` then `proxy_on_delete`.
+    pub fn delete_context(&mut self, id: u32) -> Result<(), VmError> {
+        if let Some(f) = self.lifecycle.done.clone() {
+            self.call(&f, "proxy_on_done", id, id)?;
+        }
+        if let Some(f) = self.lifecycle.delete.clone() {
+            self.call(&f, "proxy_on_delete", id, id)?;
+        }
+        Ok(())
+    }
+}
