@@ -74,3 +74,8 @@ impl Drop for TestGateway {
         }
     }
 }
+
+/// Paths of the proxy-wasm test filters in `tests/filters`, built to `wasm32-wasip1` by `build.rs`.
+pub mod filters {
+    include!(concat!(env!("OUT_DIR"), "/filters.rs"));
+}

@@ -5,6 +5,7 @@
 pub mod hostcalls;
 pub mod memory;
 pub mod state;
+pub mod stream;
 pub mod wasi;
 
 pub use state::{VmIdentity, VmState};

@@ -1,6 +1,8 @@
 //! What a VM's store holds: the guest's allocator, its limits, who it is (for logs), and the data the
 //! current callback may see through hostcalls.
 
+use super::stream::StreamData;
+use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::{StoreLimits, TypedFunc};
 
@@ -34,6 +36,26 @@ pub struct VmState {
     /// Log lines the guest wrote during the current lifecycle call, kept so a refused configuration can be
     /// reported with the filter's own words.
     pub captured_logs: Vec<String>,
+    /// `proxy_set_effective_context` for the rest of the current callback.
+    pub effective_context: Option<u32>,
+    /// HTTP contexts and what they may see.
+    pub streams: HashMap<u32, StreamData>,
+}
+
+impl VmState {
+    /// The context hostcalls act on: the effective one when set and still alive, else the current one.
+    pub fn acting_context(&self) -> u32 {
+        match self.effective_context {
+            Some(id) if self.streams.contains_key(&id) => id,
+            _ => self.current_context,
+        }
+    }
+
+    /// The stream hostcalls act on, if the acting context is an HTTP context.
+    pub fn acting_stream(&mut self) -> Option<&mut StreamData> {
+        let id = self.acting_context();
+        self.streams.get_mut(&id)
+    }
 }
 
 impl VmState {
@@ -49,6 +71,8 @@ impl VmState {
             plugin_configuration: None,
             log_tag,
             captured_logs: Vec::new(),
+            effective_context: None,
+            streams: HashMap::new(),
         }
     }
 }

@@ -113,6 +113,36 @@ pub struct Route {
     pub request_headers_to_remove: Vec<String>,
     /// Overrides the cluster's request timeout.
     pub timeout: Option<Duration>,
+    /// proxy-wasm filters, in chain order.
+    pub filters: Vec<FilterAttachment>,
+}
+
+/// A proxy-wasm filter attached to a route.
+#[derive(Debug, Clone)]
+pub struct FilterAttachment {
+    /// Name in logs and metrics (defaults to the module's file stem).
+    pub name: String,
+    /// The `.wasm` file.
+    pub module: PathBuf,
+    /// Selects the root context in multi-plugin modules (`plugin_root_id`).
+    pub root_id: String,
+    /// VMs are shared by attachments with the same module, `vm_id` and VM configuration.
+    pub vm_id: String,
+    /// Bytes given to `proxy_on_configure` (a JSON value is passed as JSON text, a string as is).
+    pub configuration: Vec<u8>,
+    /// Bytes given to `proxy_on_vm_start`.
+    pub vm_configuration: Vec<u8>,
+    /// What a failing filter does to its stream.
+    pub failure_policy: FailurePolicy,
+}
+
+/// What happens to a stream when its filter traps or exceeds a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Answer 503 (the default).
+    FailClosed,
+    /// Go on as if the filter were absent.
+    FailOpen,
 }
 
 /// What a route does with a request.

@@ -17,7 +17,7 @@ pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue
     let listeners = listeners(&mut root, base, &mut issues);
     let admin = admin(&mut root, &mut issues);
     let clusters = clusters(&mut root, base, &mut issues);
-    let routes = routes(&mut root, &clusters, &mut issues);
+    let routes = routes(&mut root, &clusters, base, &mut issues);
     let drain_timeout = match root.get("shutdown") {
         Some(v) => Obj::new(v, &root.child("shutdown"), &mut issues)
             .and_then(|mut o| {
@@ -218,7 +218,7 @@ fn logging(root: &mut Obj, issues: &mut Issues) -> Logging {
 
 // === routes ===
 
-fn routes(root: &mut Obj, clusters: &[Cluster], issues: &mut Issues) -> Vec<Route> {
+fn routes(root: &mut Obj, clusters: &[Cluster], base: &Path, issues: &mut Issues) -> Vec<Route> {
     let Some(items) = root.array("routes", issues) else { return Vec::new() };
     let mut names = HashSet::new();
     let mut out = Vec::new();
@@ -286,6 +286,7 @@ fn routes(root: &mut Obj, clusters: &[Cluster], issues: &mut Issues) -> Vec<Rout
             }
         }
         let timeout = o.u64_in("timeout_ms", 1, 86_400_000, issues).map(Duration::from_millis);
+        let filters = o.array("filters", issues).map(|items| filters(items, base, issues)).unwrap_or_default();
         o.finish(issues);
         if let (Some(name), Some(matcher), Some(action)) = (name, matcher, action) {
             out.push(Route {
@@ -297,6 +298,7 @@ fn routes(root: &mut Obj, clusters: &[Cluster], issues: &mut Issues) -> Vec<Rout
                 request_headers_to_add,
                 request_headers_to_remove,
                 timeout,
+                filters,
             });
         }
     }
@@ -578,4 +580,69 @@ fn upstream_tls(v: &Value, path: &str, base: &Path, issues: &mut Issues) -> Opti
     });
     o.finish(issues);
     Some(UpstreamTls { ca_file, server_name })
+}
+
+// === filters ===
+
+fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Vec<FilterAttachment> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (p, v) in items {
+        let Some(mut o) = Obj::new(v, &p, issues) else { continue };
+        let mpath = o.child("module");
+        let module = o.req_str("module", issues, " (the path of a .wasm file)").and_then(|m| {
+            let f = resolve(base, m);
+            if f.is_file() {
+                Some(f)
+            } else {
+                issues.push(&mpath, format!("file {} does not exist or is not a regular file", f.display()));
+                None
+            }
+        });
+        let npath = o.child("name");
+        let name = match o.str("name", issues) {
+            Some(n) => Some(n.to_string()),
+            None => module.as_ref().and_then(|m| m.file_stem()).map(|s| s.to_string_lossy().into_owned()),
+        };
+        if let Some(n) = &name {
+            if !names.insert(n.clone()) {
+                issues
+                    .push(&npath, format!("two filters on this route are named \"{n}\"; give each a unique \"name\""));
+            }
+        }
+        let root_id = o.str("root_id", issues).unwrap_or_default().to_string();
+        let vm_id = o.str("vm_id", issues).unwrap_or_default().to_string();
+        let configuration = o.get("configuration").map(config_bytes).unwrap_or_default();
+        let vm_configuration = o.get("vm_configuration").map(config_bytes).unwrap_or_default();
+        let fpath = o.child("failure_policy");
+        let failure_policy = match o.str("failure_policy", issues) {
+            None | Some("fail_closed") => FailurePolicy::FailClosed,
+            Some("fail_open") => FailurePolicy::FailOpen,
+            Some(other) => {
+                issues.push(&fpath, format!("unknown failure_policy \"{other}\"; use \"fail_closed\" (503, the default) or \"fail_open\" (skip the filter)"));
+                FailurePolicy::FailClosed
+            }
+        };
+        o.finish(issues);
+        if let (Some(name), Some(module)) = (name, module) {
+            out.push(FilterAttachment {
+                name,
+                module,
+                root_id,
+                vm_id,
+                configuration,
+                vm_configuration,
+                failure_policy,
+            });
+        }
+    }
+    out
+}
+
+/// A string is passed as its bytes; any other JSON value as its JSON text (what Envoy does with a Struct).
+fn config_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    }
 }

@@ -8,3 +8,4 @@ mod http2_tls;
 mod routing;
 mod streaming;
 mod timeouts;
+mod wasm_load;

@@ -1,0 +1,105 @@
+//! What an HTTP context sees through hostcalls: its header maps (pseudo-headers included), the body chunk
+//! of the current callback, and the actions it asked for (a local response, a close).
+
+/// A header map as the ABI sees it: ordered pairs, lower-case keys, duplicates kept.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Where a stream is, which decides what its hostcalls may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Request headers callback: request headers writable.
+    #[default]
+    RequestHeaders,
+    /// Request body callbacks.
+    RequestBody,
+    /// Response headers callback: response headers writable.
+    ResponseHeaders,
+    /// Response body callbacks.
+    ResponseBody,
+    /// `on_log` and later: everything read-only.
+    Log,
+}
+
+/// A response a filter asked the host to send instead of the normal flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Pairs,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Free text for logs (response code details).
+    pub details: String,
+    /// gRPC status, when 0..=16.
+    pub grpc_status: Option<u32>,
+}
+
+/// One HTTP context's data.
+#[derive(Debug, Default)]
+pub struct StreamData {
+    /// The root context this stream belongs to.
+    pub root: u32,
+    /// Current phase.
+    pub phase: Phase,
+    /// Request headers with `:method`, `:scheme`, `:authority`, `:path`.
+    pub request_headers: Pairs,
+    /// Response headers with `:status`.
+    pub response_headers: Pairs,
+    /// The body bytes the current body callback sees.
+    pub body: Vec<u8>,
+    /// A local response asked for (the first one wins; later ones are ignored).
+    pub local_response: Option<LocalResponse>,
+    /// `proxy_close_stream` was called.
+    pub close: bool,
+}
+
+/// Finds the first value of `key` (compared case-insensitively).
+pub fn first_value<'a>(pairs: &'a Pairs, key: &[u8]) -> Option<&'a [u8]> {
+    pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_slice())
+}
+
+/// Replaces every value of `key` with one (appended if absent).
+pub fn replace_value(pairs: &mut Pairs, key: &[u8], value: &[u8]) {
+    let key = key.to_ascii_lowercase();
+    match pairs.iter().position(|(k, _)| *k == key) {
+        Some(first) => {
+            pairs[first].1 = value.to_vec();
+            let mut i = first + 1;
+            while i < pairs.len() {
+                if pairs[i].0 == key {
+                    pairs.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        None => pairs.push((key, value.to_vec())),
+    }
+}
+
+/// Removes every value of `key`.
+pub fn remove_values(pairs: &mut Pairs, key: &[u8]) {
+    pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(items: &[(&str, &str)]) -> Pairs {
+        items.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn map_edits_table() {
+        let mut m = p(&[(":path", "/"), ("a", "1"), ("b", "2"), ("a", "3")]);
+        replace_value(&mut m, b"A", b"x");
+        assert_eq!(m, p(&[(":path", "/"), ("a", "x"), ("b", "2")]));
+        replace_value(&mut m, b"c", b"new");
+        assert_eq!(first_value(&m, b"C"), Some(&b"new"[..]));
+        remove_values(&mut m, b"B");
+        assert_eq!(m, p(&[(":path", "/"), ("a", "x"), ("c", "new")]));
+        assert_eq!(first_value(&m, b"missing"), None);
+    }
+}
