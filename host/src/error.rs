@@ -42,6 +42,16 @@ pub enum ProxyError {
         /// The bound that was exceeded.
         millis: u128,
     },
+    /// A filter failed and fails closed.
+    #[error("filter {filter} on route {route} failed: {detail}")]
+    FilterFailed {
+        /// Route name.
+        route: String,
+        /// Filter name.
+        filter: String,
+        /// What happened.
+        detail: String,
+    },
     /// The upstream broke the protocol or reset the stream.
     #[error("upstream {cluster} ({endpoint}) failed: {detail}")]
     UpstreamProtocol {
@@ -55,6 +65,11 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// A filter failed (trap, limit, or an unsupported request) and its policy is to fail closed.
+    pub fn filter(route: &str, filter: &str, detail: String) -> ProxyError {
+        ProxyError::FilterFailed { route: route.to_string(), filter: filter.to_string(), detail }
+    }
+
     /// The HTTP status this error is answered with: the only mapping from errors to statuses.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -62,6 +77,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::FilterFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,6 +89,7 @@ impl ProxyError {
             ProxyError::UpstreamConnect { .. } => "upstream_connect_failed",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamProtocol { .. } => "upstream_failed",
+            ProxyError::FilterFailed { .. } => "filter_failed",
         }
     }
 

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod proxy;
 pub mod router;
 pub mod server;

@@ -40,6 +40,8 @@ pub struct VmState {
     pub effective_context: Option<u32>,
     /// HTTP contexts and what they may see.
     pub streams: HashMap<u32, StreamData>,
+    /// Root contexts alive in this VM.
+    pub roots: Vec<u32>,
 }
 
 impl VmState {
@@ -73,6 +75,7 @@ impl VmState {
             captured_logs: Vec::new(),
             effective_context: None,
             streams: HashMap::new(),
+            roots: Vec::new(),
         }
     }
 }

@@ -5,7 +5,7 @@
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Where a stream is, which decides what its hostcalls may touch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Phase {
     /// Request headers callback: request headers writable.
     #[default]

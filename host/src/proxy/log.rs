@@ -23,6 +23,7 @@ pub struct Completion {
     pub(super) worker: usize,
     pub(super) in_flight: Option<InFlight>,
     pub(super) lease: Option<Lease>,
+    pub(super) filter_streams: Option<crate::filter::ChainStreams>,
     outcome: Outcome,
 }
 
@@ -60,6 +61,7 @@ impl Completion {
             worker,
             in_flight: None,
             lease: None,
+            filter_streams: None,
             outcome: Outcome::Open,
         }
     }
@@ -118,6 +120,8 @@ impl Completion {
                 "access"
             );
         }
+        // Filters get on_log, on_done and on_delete once the stream is over.
+        self.filter_streams = None;
         if let Outcome::Failed(error) = outcome {
             tracing::warn!(request_id = self.request_id.to_str().unwrap_or("-"), %error, "response body failed mid-stream");
         }

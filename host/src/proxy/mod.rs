@@ -11,13 +11,18 @@
 //! and on the response before the body is handed back.
 
 mod body;
+mod filters;
 pub mod headers;
 mod log;
 
 pub use body::ResponseBody;
 
+use crate::abi::stream::LocalResponse;
 use crate::config;
 use crate::error::ProxyError;
+use crate::filter::{
+    run_request_headers, run_response_headers, Attachment, ChainStreams, RequestVerdict, ResponseVerdict, WorkerFilters,
+};
 use crate::router::{Action, RequestView, Route, Router};
 use crate::telemetry::metrics::{Metrics, RouteMetrics};
 use crate::upstream::{self, balance::Pick, TlsConfigs, UpstreamBody};
@@ -25,6 +30,7 @@ use body::{full, Observed};
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 use log::Completion;
@@ -51,6 +57,9 @@ pub struct Pipeline {
     unrouted_metrics: RouteMetrics,
     clusters: Vec<upstream::Cluster>,
     access_log: bool,
+    /// This worker's filter VMs, and each route's chain (by route index; empty: no filters).
+    filters: Option<WorkerFilters>,
+    chains: Vec<Vec<Attachment>>,
 }
 
 impl Pipeline {
@@ -61,6 +70,7 @@ impl Pipeline {
         router: Arc<Router>,
         tls: &TlsConfigs,
         metrics: &Metrics,
+        filters: Option<WorkerFilters>,
     ) -> Pipeline {
         let clusters: Vec<upstream::Cluster> =
             config.clusters.iter().map(|c| upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker))).collect();
@@ -73,7 +83,13 @@ impl Pipeline {
             })
             .collect();
         let route_metrics = router.routes().iter().map(|r| metrics.route(&r.name, worker)).collect();
+        let chains = match &filters {
+            Some(f) => (0..router.routes().len()).map(|i| f.chain(i)).collect(),
+            None => Vec::new(),
+        };
         Pipeline {
+            filters,
+            chains,
             worker,
             route_cluster,
             route_metrics,
@@ -114,8 +130,55 @@ impl Pipeline {
             return error_response(&err, completion);
         };
         completion.route = Some(route.name.clone());
+        let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
         match &route.action {
-            Action::Direct { status, headers, body } => direct_response(*status, headers, body, completion),
+            Action::Direct { status, headers, body } => match (chain, &self.filters) {
+                (Some(chain), Some(filters)) => {
+                    let (mut parts, _) = req.into_parts();
+                    let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+                    let mut streams = ChainStreams::default();
+                    let pairs = filters::request_pairs(&parts, &authority, conn.tls);
+                    let verdict = run_request_headers(filters, chain, &mut streams, pairs, true);
+                    match verdict {
+                        RequestVerdict::Continue(p) => {
+                            filters::apply_request(&mut parts, &p);
+                            let mut status = *status;
+                            let mut headers = headers.clone();
+                            match run_response_headers(
+                                filters,
+                                chain,
+                                &mut streams,
+                                filters::response_pairs(status, &headers),
+                                body.is_empty(),
+                                chain.len(),
+                            ) {
+                                ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
+                                ResponseVerdict::Respond(local) => {
+                                    completion.filter_streams = Some(streams);
+                                    return local_reply(&local, completion);
+                                }
+                                ResponseVerdict::Fail { filter, detail } => {
+                                    completion.filter_streams = Some(streams);
+                                    return error_response(
+                                        &ProxyError::filter(&route.name, &filter, detail),
+                                        completion,
+                                    );
+                                }
+                            }
+                            completion.filter_streams = Some(streams);
+                            direct_response(status, &headers, body, completion)
+                        }
+                        RequestVerdict::Respond { response, upto } => {
+                            self.reply_through_chain(route, chain, streams, response, upto, completion)
+                        }
+                        RequestVerdict::Fail { filter, detail } => {
+                            completion.filter_streams = Some(streams);
+                            error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
+                        }
+                    }
+                }
+                _ => direct_response(*status, headers, body, completion),
+            },
             Action::Cluster(_) => {
                 let cluster = self.route_cluster[route.index].map(|i| &self.clusters[i]);
                 match cluster {
@@ -135,11 +198,6 @@ impl Pipeline {
         mut completion: Completion,
     ) -> Response<ResponseBody> {
         let (mut parts, body) = req.into_parts();
-        let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
-        let endpoint_index = in_flight.index();
-        let endpoint = &cluster.endpoints[endpoint_index];
-        completion.upstream = Some(endpoint.address.clone());
-        completion.in_flight = Some(in_flight);
 
         // Request policy: what the gateway itself changes before the request leaves.
         let host = match &route.host_rewrite {
@@ -160,6 +218,30 @@ impl Pipeline {
         headers::set_forwarded(&mut parts.headers, conn.client.ip(), conn.tls);
         parts.headers.insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
         headers::propagate_traceparent(&mut parts.headers);
+        // The filter chain's request phase: after the gateway's own headers, before the route's rules.
+        let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
+        let mut streams = None;
+        if let (Some(chain), Some(filters)) = (chain, &self.filters) {
+            let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+            let mut s = ChainStreams::default();
+            let pairs = filters::request_pairs(&parts, &authority, conn.tls);
+            match run_request_headers(filters, chain, &mut s, pairs, body.is_end_stream()) {
+                RequestVerdict::Continue(p) => filters::apply_request(&mut parts, &p),
+                RequestVerdict::Respond { response, upto } => {
+                    return self.reply_through_chain(route, chain, s, response, upto, completion);
+                }
+                RequestVerdict::Fail { filter, detail } => {
+                    completion.filter_streams = Some(s);
+                    return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
+                }
+            }
+            streams = Some(s);
+        }
+        let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
+        let endpoint_index = in_flight.index();
+        let endpoint = &cluster.endpoints[endpoint_index];
+        completion.upstream = Some(endpoint.address.clone());
+        completion.in_flight = Some(in_flight);
         for name in &route.headers_to_remove {
             parts.headers.remove(name);
         }
@@ -231,9 +313,80 @@ impl Pipeline {
         };
         headers::strip_hop_by_hop(resp.headers_mut());
         resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
+        if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
+            let pairs = filters::response_pairs(resp.status(), resp.headers());
+            let eos = resp.body().is_end_stream();
+            match run_response_headers(filters, chain, &mut s, pairs, eos, chain.len()) {
+                ResponseVerdict::Continue(p) => {
+                    let (mut head, body) = resp.into_parts();
+                    filters::apply_response(&mut head.status, &mut head.headers, &p);
+                    resp = Response::from_parts(head, body);
+                }
+                ResponseVerdict::Respond(local) => {
+                    completion.filter_streams = Some(s);
+                    completion.lease = None; // the upstream body is dropped unread: its connection closes
+                    return local_reply(&local, completion);
+                }
+                ResponseVerdict::Fail { filter, detail } => {
+                    completion.filter_streams = Some(s);
+                    completion.lease = None;
+                    return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
+                }
+            }
+            completion.filter_streams = Some(s);
+        }
         completion.status = resp.status().as_u16();
         resp.map(|b| Observed::new(Either::Right(b), completion))
     }
+}
+
+impl Pipeline {
+    /// A filter answered in the request phase: its response goes through the response callbacks of the
+    /// filters before it (and its own), as in Envoy.
+    fn reply_through_chain(
+        &self,
+        route: &Route,
+        chain: &[Attachment],
+        mut streams: ChainStreams,
+        local: LocalResponse,
+        upto: usize,
+        mut completion: Completion,
+    ) -> Response<ResponseBody> {
+        let Some(filters) = &self.filters else { return local_reply(&local, completion) };
+        let (mut status, mut headers, body) = filters::local_response(&local);
+        let verdict = run_response_headers(
+            filters,
+            chain,
+            &mut streams,
+            filters::response_pairs(status, &headers),
+            body.is_empty(),
+            upto,
+        );
+        completion.filter_streams = Some(streams);
+        match verdict {
+            ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
+            ResponseVerdict::Respond(other) => return local_reply(&other, completion),
+            ResponseVerdict::Fail { filter, detail } => {
+                return error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
+            }
+        }
+        direct_response(status, &headers, &body, completion)
+    }
+}
+
+/// A filter's local response, as is.
+fn local_reply(local: &LocalResponse, completion: Completion) -> Response<ResponseBody> {
+    let (status, headers, body) = filters::local_response(local);
+    direct_response(status, &headers, &body, completion)
+}
+
+/// The Host header, or the authority of an HTTP/2 request.
+fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
+    parts
+        .headers
+        .get(http::header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
 }
 
 /// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,

@@ -10,10 +10,12 @@ pub use tls::ListenerTlsError;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::filter::{FilterPlan, WorkerFilters};
 use crate::proxy::Pipeline;
 use crate::router::Router;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{TlsConfigs, UpstreamTlsError};
+use crate::wasm::{Limits, WasmRuntime};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,6 +48,12 @@ pub enum StartError {
     /// The data directory or the admin token file is unusable.
     #[error(transparent)]
     Admin(#[from] admin::TokenError),
+    /// A filter does not load, does not start, or refuses its configuration.
+    #[error(transparent)]
+    Filter(Box<crate::filter::FilterSetupError>),
+    /// The WebAssembly runtime could not be created.
+    #[error("cannot create the WebAssembly runtime: {0}")]
+    Wasm(String),
     /// A thread or runtime could not be started.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -63,6 +71,12 @@ pub struct Shared {
     workers: usize,
     started: AtomicUsize,
     draining: AtomicBool,
+}
+
+impl From<crate::filter::FilterSetupError> for StartError {
+    fn from(e: crate::filter::FilterSetupError) -> StartError {
+        StartError::Filter(Box::new(e))
+    }
 }
 
 impl Shared {
@@ -112,6 +126,14 @@ impl Gateway {
         let router = Arc::new(Router::new(&config.routes)?);
         let upstream_tls = TlsConfigs::build(&config.clusters)?;
         let admin_token = admin::token(&config)?;
+        // Filters: every module loaded once and every attachment configured on a canary VM before any
+        // socket is bound, so a refused configuration stops the start with the filter's own words.
+        let filter_plan = if config.routes.iter().any(|r| !r.filters.is_empty()) {
+            let runtime = WasmRuntime::new(Limits::default()).map_err(|e| StartError::Wasm(format!("{e:#}")))?;
+            Some(Arc::new(FilterPlan::build(runtime, &config.routes)?))
+        } else {
+            None
+        };
         let metrics = Arc::new(Metrics::new());
 
         // Bind everything first: a taken port fails the start before any thread runs.
@@ -163,7 +185,11 @@ impl Gateway {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut threads = Vec::new();
         for (id, listeners) in per_worker.into_iter().enumerate() {
-            let pipeline = Arc::new(Pipeline::new(id, &config, router.clone(), &upstream_tls, &metrics));
+            let filters = match &filter_plan {
+                Some(plan) => Some(WorkerFilters::new(plan.clone(), id)?),
+                None => None,
+            };
+            let pipeline = Arc::new(Pipeline::new(id, &config, router.clone(), &upstream_tls, &metrics, filters));
             let shared = shared.clone();
             let rx = shutdown_rx.clone();
             let drain = config.drain_timeout;

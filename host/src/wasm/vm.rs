@@ -4,9 +4,11 @@
 
 use super::engine::WasmRuntime;
 use super::module::LoadedModule;
+use crate::abi::stream::{LocalResponse, Pairs, Phase, StreamData};
 use crate::abi::{VmIdentity, VmState};
 use std::sync::Arc;
 use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc};
+use weir_sdk::abi::Action;
 
 /// Why a VM could not start or a root context was refused.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +72,33 @@ struct Lifecycle {
     delete: Option<TypedFunc<u32, ()>>,
 }
 
+/// Typed handles to the HTTP stream exports.
+struct HttpCallbacks {
+    request_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
+    request_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
+    request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    response_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
+    response_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
+    response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    log: Option<TypedFunc<u32, ()>>,
+}
+
+/// What a filter decided in a callback.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Continue or Pause, as returned.
+    pub action: Action,
+    /// A local response it asked for.
+    pub local_response: Option<LocalResponse>,
+    /// It called `proxy_close_stream`.
+    pub close: bool,
+}
+
 /// A running VM.
 pub struct Vm {
     store: Store<VmState>,
     lifecycle: Lifecycle,
+    http: HttpCallbacks,
     module: Arc<LoadedModule>,
     deadline_ticks: u64,
     next_context_id: u32,
@@ -128,7 +153,25 @@ impl Vm {
             done: instance.get_typed_func(&mut store, "proxy_on_done").ok(),
             delete: instance.get_typed_func(&mut store, "proxy_on_delete").ok(),
         };
-        Ok(Vm { store, lifecycle, module, deadline_ticks, next_context_id: 1, failed: false, _instance: instance })
+        let http = HttpCallbacks {
+            request_headers: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
+            request_headers_v1: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
+            request_body: instance.get_typed_func(&mut store, "proxy_on_request_body").ok(),
+            response_headers: instance.get_typed_func(&mut store, "proxy_on_response_headers").ok(),
+            response_headers_v1: instance.get_typed_func(&mut store, "proxy_on_response_headers").ok(),
+            response_body: instance.get_typed_func(&mut store, "proxy_on_response_body").ok(),
+            log: instance.get_typed_func(&mut store, "proxy_on_log").ok(),
+        };
+        Ok(Vm {
+            store,
+            lifecycle,
+            http,
+            module,
+            deadline_ticks,
+            next_context_id: 1,
+            failed: false,
+            _instance: instance,
+        })
     }
 
     /// The module this VM runs.
@@ -161,8 +204,10 @@ impl Vm {
         }
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.store.data_mut().current_context = context;
+        self.store.data_mut().effective_context = None;
         let result = f.call(&mut self.store, args);
         self.store.data_mut().current_context = 0;
+        self.store.data_mut().effective_context = None;
         result.map_err(|e| {
             self.failed = true;
             VmError::Trap { module: self.module.name.clone(), callback, detail: format!("{e:#}") }
@@ -176,6 +221,7 @@ impl Vm {
         self.next_context_id += 1;
         self.store.data_mut().log_tag = tag;
         self.store.data_mut().captured_logs.clear();
+        self.store.data_mut().roots.push(id);
         if let Some(f) = self.lifecycle.context_create.clone() {
             self.call(&f, "proxy_on_context_create", id, (id, 0))?;
         }
@@ -197,6 +243,129 @@ impl Vm {
             }
         }
         Ok(id)
+    }
+
+    /// Sets the log tag (route and filter) for the calls that follow.
+    pub fn set_tag(&mut self, tag: Arc<str>) {
+        self.store.data_mut().log_tag = tag;
+    }
+
+    /// Creates an HTTP context under `root`.
+    pub fn create_http_context(&mut self, root: u32) -> Result<u32, VmError> {
+        let id = self.next_context_id;
+        self.next_context_id += 1;
+        self.store.data_mut().streams.insert(id, StreamData { root, ..StreamData::default() });
+        if let Some(f) = self.lifecycle.context_create.clone() {
+            if let Err(e) = self.call(&f, "proxy_on_context_create", id, (id, root)) {
+                self.store.data_mut().streams.remove(&id);
+                return Err(e);
+            }
+        }
+        Ok(id)
+    }
+
+    fn take_outcome(&mut self, id: u32, action: u32) -> Outcome {
+        let stream = self.store.data_mut().streams.get_mut(&id);
+        let (local_response, close) = match stream {
+            Some(s) => (s.local_response.take(), std::mem::take(&mut s.close)),
+            None => (None, false),
+        };
+        Outcome { action: Action::from_guest(action), local_response, close }
+    }
+
+    /// `proxy_on_request_headers` with `headers` (pseudo-headers included); returns the outcome and the
+    /// headers as the filter left them.
+    pub fn on_request_headers(
+        &mut self,
+        id: u32,
+        headers: Pairs,
+        end_of_stream: bool,
+    ) -> Result<(Outcome, Pairs), VmError> {
+        self.headers_phase(id, headers, end_of_stream, Phase::RequestHeaders)
+    }
+
+    /// `proxy_on_response_headers`, as for the request.
+    pub fn on_response_headers(
+        &mut self,
+        id: u32,
+        headers: Pairs,
+        end_of_stream: bool,
+    ) -> Result<(Outcome, Pairs), VmError> {
+        self.headers_phase(id, headers, end_of_stream, Phase::ResponseHeaders)
+    }
+
+    fn headers_phase(&mut self, id: u32, headers: Pairs, eos: bool, phase: Phase) -> Result<(Outcome, Pairs), VmError> {
+        let n = headers.len() as u32;
+        let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
+            return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, headers));
+        };
+        stream.phase = phase;
+        let request = phase == Phase::RequestHeaders;
+        if request {
+            stream.request_headers = headers;
+        } else {
+            stream.response_headers = headers;
+        }
+        let (v2, v1, name) = if request {
+            (self.http.request_headers.clone(), self.http.request_headers_v1.clone(), "proxy_on_request_headers")
+        } else {
+            (self.http.response_headers.clone(), self.http.response_headers_v1.clone(), "proxy_on_response_headers")
+        };
+        let action = match (v2, v1) {
+            (Some(f), _) => self.call(&f, name, id, (id, n, u32::from(eos))),
+            (None, Some(f)) => self.call(&f, name, id, (id, n)),
+            (None, None) => Ok(0),
+        };
+        let headers = match self.store.data_mut().streams.get_mut(&id) {
+            Some(s) if request => s.request_headers.clone(),
+            Some(s) => s.response_headers.clone(),
+            None => Vec::new(),
+        };
+        let action = action?;
+        Ok((self.take_outcome(id, action), headers))
+    }
+
+    /// `proxy_on_request_body` / `proxy_on_response_body` with one chunk; returns the outcome and the
+    /// chunk as the filter left it.
+    pub fn on_body(
+        &mut self,
+        id: u32,
+        request: bool,
+        chunk: Vec<u8>,
+        end_of_stream: bool,
+    ) -> Result<(Outcome, Vec<u8>), VmError> {
+        let f = if request { self.http.request_body.clone() } else { self.http.response_body.clone() };
+        let Some(f) = f else {
+            return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, chunk));
+        };
+        let size = chunk.len() as u32;
+        let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
+            return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, chunk));
+        };
+        stream.phase = if request { Phase::RequestBody } else { Phase::ResponseBody };
+        stream.body = chunk;
+        let name = if request { "proxy_on_request_body" } else { "proxy_on_response_body" };
+        let action = self.call(&f, name, id, (id, size, u32::from(end_of_stream)));
+        let body = self.store.data_mut().streams.get_mut(&id).map(|s| std::mem::take(&mut s.body)).unwrap_or_default();
+        let action = action?;
+        Ok((self.take_outcome(id, action), body))
+    }
+
+    /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order).
+    pub fn finish_http_context(&mut self, id: u32) -> Result<(), VmError> {
+        if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
+            s.phase = Phase::Log;
+        } else {
+            return Ok(());
+        }
+        let result = (|| {
+            if let Some(f) = self.http.log.clone() {
+                self.call(&f, "proxy_on_log", id, id)?;
+            }
+            self.delete_context(id)
+        })();
+        self.store.data_mut().streams.remove(&id);
+        result
     }
 
     /// Ends a context: `proxy_on_done` then `proxy_on_delete`.

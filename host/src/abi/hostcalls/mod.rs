@@ -2,7 +2,9 @@
 //! idiomatic name. A hostcall never panics on guest input: bad arguments get the ABI's status codes.
 
 mod buffers;
+mod headers;
 mod log;
+mod stream;
 
 use super::state::VmState;
 use wasmtime::{Caller, FuncType, Linker, Val, ValType};
@@ -21,16 +23,6 @@ pub(crate) fn status(r: Result<(), Status>) -> i32 {
 /// because every SDK imports them whether it calls them or not.
 const PENDING: &[(&str, &str)] = &[
     ("proxy_set_tick_period_milliseconds", "i"),
-    ("proxy_get_header_map_pairs", "iii"),
-    ("proxy_set_header_map_pairs", "iii"),
-    ("proxy_get_header_map_size", "ii"),
-    ("proxy_get_header_map_value", "iiiii"),
-    ("proxy_add_header_map_value", "iiiii"),
-    ("proxy_replace_header_map_value", "iiiii"),
-    ("proxy_remove_header_map_value", "iii"),
-    ("proxy_continue_stream", "i"),
-    ("proxy_close_stream", "i"),
-    ("proxy_send_local_response", "iiiiiiii"),
     ("proxy_http_call", "iiiiiiiiii"),
     ("proxy_get_status", "iii"),
     ("proxy_grpc_call", "iiiiiiiiiiii"),
@@ -50,10 +42,7 @@ const PENDING: &[(&str, &str)] = &[
     ("proxy_get_metric", "ii"),
     ("proxy_get_property", "iiii"),
     ("proxy_set_property", "iiii"),
-    ("proxy_set_effective_context", "i"),
     ("proxy_done", ""),
-    ("proxy_continue_request", ""),
-    ("proxy_continue_response", ""),
     ("proxy_clear_route_cache", ""),
 ];
 
@@ -61,6 +50,8 @@ const PENDING: &[(&str, &str)] = &[
 pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     log::add_to_linker(linker)?;
     buffers::add_to_linker(linker)?;
+    headers::add_to_linker(linker)?;
+    stream::add_to_linker(linker)?;
     linker.func_wrap(
         "env",
         "proxy_call_foreign_function",

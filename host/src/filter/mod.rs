@@ -1,0 +1,261 @@
+//! Filter chains: the proxy-wasm filters attached to routes, as one worker runs them.
+//!
+//! Per worker there is one VM per (module, `vm_id`, VM configuration); each route attachment is a root
+//! context in it. A VM that traps is replaced (with backoff) the next time a request needs it; its root
+//! contexts are created and configured again.
+
+mod chain;
+
+pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
+
+use crate::config::{self, FailurePolicy};
+use crate::wasm::{LoadError, LoadedModule, Vm, VmError, WasmRuntime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why filters could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterSetupError {
+    /// The module file could not be read.
+    #[error("route {route}: filter {filter}: cannot read {file}: {source}")]
+    Read {
+        /// Route name.
+        route: String,
+        /// Filter name.
+        filter: String,
+        /// The module file.
+        file: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The module does not load.
+    #[error("route {route}: filter {filter}: {source}")]
+    Load {
+        /// Route name.
+        route: String,
+        /// Filter name.
+        filter: String,
+        /// Why.
+        source: Box<LoadError>,
+    },
+    /// The VM does not start or the filter refuses its configuration.
+    #[error("route {route}: filter {filter}: {source}")]
+    Start {
+        /// Route name.
+        route: String,
+        /// Filter name.
+        filter: String,
+        /// Why.
+        source: Box<VmError>,
+    },
+}
+
+/// Everything needed to start (and restart) one VM with its root contexts.
+struct VmPlan {
+    module: Arc<LoadedModule>,
+    vm_configuration: Arc<[u8]>,
+    vm_id: String,
+    /// (log tag, plugin configuration) per root context, in creation order.
+    roots: Vec<(Arc<str>, Arc<[u8]>)>,
+}
+
+/// The modules and attachments of a configuration, checked once (on a throwaway "canary" VM, as Envoy
+/// does) and shared by every worker.
+pub struct FilterPlan {
+    runtime: Arc<WasmRuntime>,
+    vms: Vec<VmPlan>,
+    /// Per route (by index): the attachments in chain order.
+    routes: Vec<Vec<AttachmentPlan>>,
+}
+
+#[derive(Clone)]
+struct AttachmentPlan {
+    vm: usize,
+    /// Index into the VM plan's roots.
+    root: usize,
+    name: Arc<str>,
+    failure_policy: FailurePolicy,
+}
+
+impl FilterPlan {
+    /// Loads every module once and starts and configures every attachment on a canary VM, so a module
+    /// that does not load or a configuration the filter refuses stops the start with the filter's words.
+    pub fn build(runtime: Arc<WasmRuntime>, routes: &[config::Route]) -> Result<FilterPlan, FilterSetupError> {
+        let mut vms: Vec<VmPlan> = Vec::new();
+        let mut plan_routes = Vec::new();
+        for route in routes {
+            let mut chain = Vec::new();
+            for f in &route.filters {
+                let bytes = std::fs::read(&f.module).map_err(|source| FilterSetupError::Read {
+                    route: route.name.clone(),
+                    filter: f.name.clone(),
+                    file: f.module.display().to_string(),
+                    source,
+                })?;
+                let module = runtime.load(&f.name, &bytes).map_err(|source| FilterSetupError::Load {
+                    route: route.name.clone(),
+                    filter: f.name.clone(),
+                    source: Box::new(source),
+                })?;
+                let vm_configuration: Arc<[u8]> = Arc::from(f.vm_configuration.as_slice());
+                let vm = match vms.iter().position(|v| {
+                    v.module.digest == module.digest && v.vm_id == f.vm_id && *v.vm_configuration == *vm_configuration
+                }) {
+                    Some(i) => i,
+                    None => {
+                        vms.push(VmPlan { module, vm_configuration, vm_id: f.vm_id.clone(), roots: Vec::new() });
+                        vms.len() - 1
+                    }
+                };
+                let tag: Arc<str> = format!("{}/{}", route.name, f.name).into();
+                vms[vm].roots.push((tag, Arc::from(f.configuration.as_slice())));
+                chain.push(AttachmentPlan {
+                    vm,
+                    root: vms[vm].roots.len() - 1,
+                    name: f.name.as_str().into(),
+                    failure_policy: f.failure_policy,
+                });
+            }
+            plan_routes.push(chain);
+        }
+        let plan = FilterPlan { runtime, vms, routes: plan_routes };
+        // Canary: every VM started and every root configured once, here, before any worker runs.
+        for (i, _) in plan.vms.iter().enumerate() {
+            plan.start_vm(i, usize::MAX).map_err(|(root, source)| {
+                let (route, filter) = plan.describe(i, root);
+                FilterSetupError::Start { route, filter, source: Box::new(source) }
+            })?;
+        }
+        Ok(plan)
+    }
+
+    fn describe(&self, vm: usize, root: usize) -> (String, String) {
+        let tag = self.vms[vm].roots.get(root).map(|(t, _)| t.to_string()).unwrap_or_default();
+        let (route, filter) = tag.split_once('/').unwrap_or((&tag, ""));
+        (route.to_string(), filter.to_string())
+    }
+
+    /// Starts VM `i` and creates its root contexts; on failure, which root failed.
+    #[allow(clippy::result_large_err)] // start-up only
+    fn start_vm(&self, i: usize, worker: usize) -> Result<(Vm, Vec<u32>), (usize, VmError)> {
+        let plan = &self.vms[i];
+        let mut vm =
+            Vm::start(&self.runtime, plan.module.clone(), worker, plan.vm_configuration.clone()).map_err(|e| (0, e))?;
+        let mut ids = Vec::new();
+        for (r, (tag, config)) in plan.roots.iter().enumerate() {
+            ids.push(vm.create_root(tag.clone(), config.clone()).map_err(|e| (r, e))?);
+        }
+        Ok((vm, ids))
+    }
+
+    /// Whether any route has filters.
+    pub fn is_empty(&self) -> bool {
+        self.vms.is_empty()
+    }
+}
+
+/// A worker's VM with what is needed to replace it.
+pub struct VmSlot {
+    index: usize,
+    worker: usize,
+    vm: Option<Vm>,
+    roots: Vec<u32>,
+    /// Bumped each time the VM is replaced: contexts of an older generation are gone.
+    generation: u64,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl VmSlot {
+    /// The running VM, replacing a failed one when the backoff allows.
+    fn ready(&mut self, plan: &FilterPlan) -> Option<&mut Vm> {
+        let healthy = self.vm.as_ref().is_some_and(|v| !v.failed());
+        if !healthy {
+            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+                return None;
+            }
+            match plan.start_vm(self.index, self.worker) {
+                Ok((vm, roots)) => {
+                    tracing::info!(module = %plan.vms[self.index].module.name, worker = self.worker, restarts = self.failures, "filter VM replaced");
+                    self.vm = Some(vm);
+                    self.roots = roots;
+                    self.generation += 1;
+                    self.retry_at = None;
+                }
+                Err((_, e)) => {
+                    self.failures += 1;
+                    let backoff = Duration::from_millis(100u64 << self.failures.min(6));
+                    self.retry_at = Some(Instant::now() + backoff);
+                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "filter VM could not be replaced");
+                    return None;
+                }
+            }
+        }
+        self.vm.as_mut()
+    }
+
+    fn note_failure(&mut self) {
+        self.failures += 1;
+        self.retry_at = Some(Instant::now() + Duration::from_millis(10));
+    }
+}
+
+/// One worker's filters.
+pub struct WorkerFilters {
+    plan: Arc<FilterPlan>,
+    slots: Vec<Arc<Mutex<VmSlot>>>,
+}
+
+/// An attachment as a worker runs it.
+pub struct Attachment {
+    slot: Arc<Mutex<VmSlot>>,
+    root: usize,
+    /// Filter name.
+    pub name: Arc<str>,
+    /// Failure policy.
+    pub failure_policy: FailurePolicy,
+    tag: Arc<str>,
+}
+
+impl WorkerFilters {
+    /// Starts this worker's VMs.
+    pub fn new(plan: Arc<FilterPlan>, worker: usize) -> Result<WorkerFilters, FilterSetupError> {
+        let mut slots = Vec::new();
+        for i in 0..plan.vms.len() {
+            let (vm, roots) = plan.start_vm(i, worker).map_err(|(root, source)| {
+                let (route, filter) = plan.describe(i, root);
+                FilterSetupError::Start { route, filter, source: Box::new(source) }
+            })?;
+            slots.push(Arc::new(Mutex::new(VmSlot {
+                index: i,
+                worker,
+                vm: Some(vm),
+                roots,
+                generation: 0,
+                failures: 0,
+                retry_at: None,
+            })));
+        }
+        Ok(WorkerFilters { plan, slots })
+    }
+
+    /// The chain of route `index`.
+    pub fn chain(&self, index: usize) -> Vec<Attachment> {
+        self.plan.routes.get(index).map_or_else(Vec::new, |chain| {
+            chain
+                .iter()
+                .map(|a| Attachment {
+                    slot: self.slots[a.vm].clone(),
+                    root: a.root,
+                    name: a.name.clone(),
+                    failure_policy: a.failure_policy,
+                    tag: self.plan.vms[a.vm].roots[a.root].0.clone(),
+                })
+                .collect()
+        })
+    }
+
+    fn plan(&self) -> &FilterPlan {
+        &self.plan
+    }
+}
