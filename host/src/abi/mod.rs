@@ -4,11 +4,13 @@
 
 pub mod hostcalls;
 pub mod memory;
+pub mod shared;
 pub mod state;
 pub mod stream;
 pub mod wasi;
 
-pub use state::{VmIdentity, VmState};
+pub use shared::HostShared;
+pub use state::{PluginInfo, VmIdentity, VmState};
 
 use wasmtime::Linker;
 

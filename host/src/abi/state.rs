@@ -1,6 +1,7 @@
 //! What a VM's store holds: the guest's allocator, its limits, who it is (for logs), and the data the
 //! current callback may see through hostcalls.
 
+use super::shared::HostShared;
 use super::stream::StreamData;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,10 +18,27 @@ pub struct VmIdentity {
     pub worker: usize,
 }
 
+/// What a root context serves (the `plugin_*` properties).
+#[derive(Debug, Clone, Default)]
+pub struct PluginInfo {
+    /// The attachment's name.
+    pub name: Arc<str>,
+    /// Its `root_id`.
+    pub root_id: Arc<str>,
+    /// Its `vm_id`.
+    pub vm_id: Arc<str>,
+}
+
 /// Per-store state.
 pub struct VmState {
     /// Who this VM is.
     pub identity: VmIdentity,
+    /// Process-wide shared data, queues and metrics.
+    pub host: Arc<HostShared>,
+    /// The VM's `vm_id` (shared data and queues are keyed by it).
+    pub vm_id: Arc<str>,
+    /// What each root context serves.
+    pub plugins: HashMap<u32, PluginInfo>,
     /// `proxy_on_memory_allocate` (or `malloc`), resolved once after instantiation.
     pub allocator: Option<TypedFunc<u32, u32>>,
     /// Memory, table and instance caps.
@@ -62,10 +80,19 @@ impl VmState {
 
 impl VmState {
     /// Fresh state for a VM about to be instantiated.
-    pub fn new(identity: VmIdentity, limits: StoreLimits, vm_configuration: Arc<[u8]>) -> VmState {
+    pub fn new(
+        identity: VmIdentity,
+        host: Arc<HostShared>,
+        vm_id: Arc<str>,
+        limits: StoreLimits,
+        vm_configuration: Arc<[u8]>,
+    ) -> VmState {
         let log_tag: Arc<str> = identity.module.clone();
         VmState {
             identity,
+            host,
+            vm_id,
+            plugins: HashMap::new(),
             allocator: None,
             limits,
             current_context: 0,

@@ -35,9 +35,34 @@ pub struct LocalResponse {
     pub grpc_status: Option<u32>,
 }
 
+/// Facts about a request that properties expose (`source.address`, `request.protocol`, ...).
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The client's address.
+    pub source: std::net::SocketAddr,
+    /// The listener's local address.
+    pub destination: std::net::SocketAddr,
+    /// Whether the client used TLS.
+    pub tls: bool,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    pub protocol: &'static str,
+    /// When the request arrived.
+    pub time: std::time::SystemTime,
+    /// The route's name.
+    pub route: std::sync::Arc<str>,
+    /// The route's cluster, for proxied routes.
+    pub cluster: Option<std::sync::Arc<str>>,
+    /// The connection's id.
+    pub connection_id: u64,
+}
+
 /// One HTTP context's data.
 #[derive(Debug, Default)]
 pub struct StreamData {
+    /// Facts about the request (absent in unit tests that build streams by hand).
+    pub info: Option<std::sync::Arc<RequestInfo>>,
+    /// Values set with `proxy_set_property` on this stream, by raw path.
+    pub properties: std::collections::HashMap<Vec<u8>, Vec<u8>>,
     /// The root context this stream belongs to.
     pub root: u32,
     /// Current phase.

@@ -2,7 +2,7 @@
 //! reverse, and `on_log` / `on_done` / `on_delete` for every context when the stream ends.
 
 use super::{Attachment, VmSlot, WorkerFilters};
-use crate::abi::stream::{LocalResponse, Pairs};
+use crate::abi::stream::{LocalResponse, Pairs, RequestInfo};
 use crate::config::FailurePolicy;
 use std::sync::{Arc, Mutex};
 use weir_sdk::abi::Action;
@@ -86,8 +86,10 @@ enum Step {
 }
 
 /// Runs one headers callback of attachment `i`, opening its context on first use.
+#[allow(clippy::too_many_arguments)]
 fn step(
     filters: &WorkerFilters,
+    info: &Option<Arc<RequestInfo>>,
     a: &Attachment,
     i: usize,
     streams: &mut ChainStreams,
@@ -110,7 +112,7 @@ fn step(
         None => {
             let Some(root) = root else { return Step::Fail("no root context".into()) };
             vm.set_tag(a.tag.clone());
-            match vm.create_http_context(root) {
+            match vm.create_http_context(root, info.clone()) {
                 Ok(id) => {
                     streams.contexts[i] = Some(OpenContext { slot: a.slot.clone(), generation, id });
                     id
@@ -149,6 +151,7 @@ fn step(
 /// Runs `on_request_headers` through the chain.
 pub fn run_request_headers(
     filters: &WorkerFilters,
+    info: &Option<Arc<RequestInfo>>,
     chain: &[Attachment],
     streams: &mut ChainStreams,
     mut headers: Pairs,
@@ -156,7 +159,7 @@ pub fn run_request_headers(
 ) -> RequestVerdict {
     for (i, a) in chain.iter().enumerate() {
         let before = headers.clone();
-        match step(filters, a, i, streams, headers, eos, true) {
+        match step(filters, info, a, i, streams, headers, eos, true) {
             Step::Continue(h) => headers = h,
             Step::Respond(response) => return RequestVerdict::Respond { response, upto: i + 1 },
             Step::Paused => {
@@ -188,7 +191,7 @@ pub fn run_response_headers(
             continue; // this filter never saw the request (an earlier one answered or failed open)
         }
         let before = headers.clone();
-        match step(filters, a, i, streams, headers, eos, false) {
+        match step(filters, &None, a, i, streams, headers, eos, false) {
             Step::Continue(h) => headers = h,
             Step::Respond(response) => return ResponseVerdict::Respond(response),
             Step::Paused => {

@@ -8,6 +8,7 @@ mod chain;
 
 pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
 
+use crate::abi::PluginInfo;
 use crate::config::{self, FailurePolicy};
 use crate::wasm::{LoadError, LoadedModule, Vm, VmError, WasmRuntime};
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,8 @@ struct VmPlan {
     vm_id: String,
     /// (log tag, plugin configuration) per root context, in creation order.
     roots: Vec<(Arc<str>, Arc<[u8]>)>,
+    /// What each root context serves, same order.
+    plugins: Vec<PluginInfo>,
 }
 
 /// The modules and attachments of a configuration, checked once (on a throwaway "canary" VM, as Envoy
@@ -103,12 +106,23 @@ impl FilterPlan {
                 }) {
                     Some(i) => i,
                     None => {
-                        vms.push(VmPlan { module, vm_configuration, vm_id: f.vm_id.clone(), roots: Vec::new() });
+                        vms.push(VmPlan {
+                            module,
+                            vm_configuration,
+                            vm_id: f.vm_id.clone(),
+                            roots: Vec::new(),
+                            plugins: Vec::new(),
+                        });
                         vms.len() - 1
                     }
                 };
                 let tag: Arc<str> = format!("{}/{}", route.name, f.name).into();
                 vms[vm].roots.push((tag, Arc::from(f.configuration.as_slice())));
+                vms[vm].plugins.push(PluginInfo {
+                    name: f.name.as_str().into(),
+                    root_id: f.root_id.as_str().into(),
+                    vm_id: f.vm_id.as_str().into(),
+                });
                 chain.push(AttachmentPlan {
                     vm,
                     root: vms[vm].roots.len() - 1,
@@ -139,11 +153,12 @@ impl FilterPlan {
     #[allow(clippy::result_large_err)] // start-up only
     fn start_vm(&self, i: usize, worker: usize) -> Result<(Vm, Vec<u32>), (usize, VmError)> {
         let plan = &self.vms[i];
-        let mut vm =
-            Vm::start(&self.runtime, plan.module.clone(), worker, plan.vm_configuration.clone()).map_err(|e| (0, e))?;
+        let vm_id: Arc<str> = plan.vm_id.as_str().into();
+        let mut vm = Vm::start(&self.runtime, plan.module.clone(), worker, vm_id, plan.vm_configuration.clone())
+            .map_err(|e| (0, e))?;
         let mut ids = Vec::new();
         for (r, (tag, config)) in plan.roots.iter().enumerate() {
-            ids.push(vm.create_root(tag.clone(), config.clone()).map_err(|e| (r, e))?);
+            ids.push(vm.create_root(tag.clone(), plan.plugins[r].clone(), config.clone()).map_err(|e| (r, e))?);
         }
         Ok((vm, ids))
     }

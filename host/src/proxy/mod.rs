@@ -17,7 +17,7 @@ mod log;
 
 pub use body::ResponseBody;
 
-use crate::abi::stream::LocalResponse;
+use crate::abi::stream::{LocalResponse, RequestInfo};
 use crate::config;
 use crate::error::ProxyError;
 use crate::filter::{
@@ -45,6 +45,10 @@ pub struct ConnInfo {
     pub client: SocketAddr,
     /// Whether the client connected over TLS.
     pub tls: bool,
+    /// The listener's local address.
+    pub local: SocketAddr,
+    /// The connection's id (unique per worker: worker in the top bits).
+    pub id: u64,
 }
 
 /// One worker's request pipeline.
@@ -138,7 +142,8 @@ impl Pipeline {
                     let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
                     let mut streams = ChainStreams::default();
                     let pairs = filters::request_pairs(&parts, &authority, conn.tls);
-                    let verdict = run_request_headers(filters, chain, &mut streams, pairs, true);
+                    let info = Some(request_info(&conn, &parts, route, None));
+                    let verdict = run_request_headers(filters, &info, chain, &mut streams, pairs, true);
                     match verdict {
                         RequestVerdict::Continue(p) => {
                             filters::apply_request(&mut parts, &p);
@@ -225,7 +230,8 @@ impl Pipeline {
             let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
             let mut s = ChainStreams::default();
             let pairs = filters::request_pairs(&parts, &authority, conn.tls);
-            match run_request_headers(filters, chain, &mut s, pairs, body.is_end_stream()) {
+            let info = Some(request_info(&conn, &parts, route, Some(cluster.name.clone())));
+            match run_request_headers(filters, &info, chain, &mut s, pairs, body.is_end_stream()) {
                 RequestVerdict::Continue(p) => filters::apply_request(&mut parts, &p),
                 RequestVerdict::Respond { response, upto } => {
                     return self.reply_through_chain(route, chain, s, response, upto, completion);
@@ -372,6 +378,30 @@ impl Pipeline {
         }
         direct_response(status, &headers, &body, completion)
     }
+}
+
+/// What properties tell filters about a request.
+fn request_info(
+    conn: &ConnInfo,
+    parts: &http::request::Parts,
+    route: &Route,
+    cluster: Option<Arc<str>>,
+) -> Arc<RequestInfo> {
+    Arc::new(RequestInfo {
+        source: conn.client,
+        destination: conn.local,
+        tls: conn.tls,
+        protocol: match parts.version {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2",
+            http::Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
+        },
+        time: std::time::SystemTime::now(),
+        route: route.name.clone(),
+        cluster,
+        connection_id: conn.id,
+    })
 }
 
 /// A filter's local response, as is.

@@ -8,6 +8,7 @@ mod worker;
 
 pub use tls::ListenerTlsError;
 
+use crate::abi::HostShared;
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::filter::{FilterPlan, WorkerFilters};
@@ -126,16 +127,16 @@ impl Gateway {
         let router = Arc::new(Router::new(&config.routes)?);
         let upstream_tls = TlsConfigs::build(&config.clusters)?;
         let admin_token = admin::token(&config)?;
+        let metrics = Arc::new(Metrics::new());
         // Filters: every module loaded once and every attachment configured on a canary VM before any
         // socket is bound, so a refused configuration stops the start with the filter's own words.
         let filter_plan = if config.routes.iter().any(|r| !r.filters.is_empty()) {
-            let runtime = WasmRuntime::new(Limits::default()).map_err(|e| StartError::Wasm(format!("{e:#}")))?;
+            let host = HostShared::new(metrics.clone());
+            let runtime = WasmRuntime::new(Limits::default(), host).map_err(|e| StartError::Wasm(format!("{e:#}")))?;
             Some(Arc::new(FilterPlan::build(runtime, &config.routes)?))
         } else {
             None
         };
-        let metrics = Arc::new(Metrics::new());
-
         // Bind everything first: a taken port fails the start before any thread runs.
         let mut per_worker: Vec<Vec<worker::WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut bound = BTreeMap::new();

@@ -111,6 +111,9 @@ pub fn run(
     })
 }
 
+/// Connection ids for the `connection.id` property: unique in the process.
+static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 struct ListenerCtx {
     tls: Option<tokio_rustls::TlsAcceptor>,
     idle_timeout: Duration,
@@ -122,12 +125,15 @@ struct ListenerCtx {
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
+    let local = listener.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
         match listener.accept().await {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.inc();
-                tokio::spawn(serve_connection(stream, ConnInfo { client, tls: ctx.tls.is_some() }, ctx.clone()));
+                let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+                let info = ConnInfo { client, tls: ctx.tls.is_some(), local, id };
+                tokio::spawn(serve_connection(stream, info, ctx.clone()));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -2,7 +2,7 @@
 //! keyed by sha256 digest, and the epoch ticker that bounds every callback.
 
 use super::module::{LoadError, LoadedModule};
-use crate::abi::{self, VmState};
+use crate::abi::{self, HostShared, VmState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,12 +46,13 @@ pub struct WasmRuntime {
     linker: Linker<VmState>,
     modules: Mutex<HashMap<String, Arc<LoadedModule>>>,
     limits: Limits,
+    host: Arc<HostShared>,
     ticking: Arc<AtomicBool>,
 }
 
 impl WasmRuntime {
     /// Builds the engine and linker and starts the epoch ticker.
-    pub fn new(limits: Limits) -> wasmtime::Result<Arc<WasmRuntime>> {
+    pub fn new(limits: Limits, host: Arc<HostShared>) -> wasmtime::Result<Arc<WasmRuntime>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
@@ -70,12 +71,17 @@ impl WasmRuntime {
                 }
             }
         })?;
-        Ok(Arc::new(WasmRuntime { engine, linker, modules: Mutex::new(HashMap::new()), limits, ticking }))
+        Ok(Arc::new(WasmRuntime { engine, linker, modules: Mutex::new(HashMap::new()), limits, host, ticking }))
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Process-wide shared data, queues and metrics.
+    pub fn host(&self) -> &Arc<HostShared> {
+        &self.host
     }
 
     /// The limits VMs run under.

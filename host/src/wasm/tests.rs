@@ -40,12 +40,9 @@ const CONFIGURE: &str = r#"
       (else (drop (call $log (i32.const 3) (i32.const 100) (i32.const 14))) i32.const 0)))"#;
 
 fn runtime() -> Arc<WasmRuntime> {
-    WasmRuntime::new(Limits {
-        callback_deadline: Duration::from_millis(50),
-        memory_bytes: 4 << 20,
-        table_elements: 1000,
-    })
-    .expect("runtime")
+    let limits = Limits { callback_deadline: Duration::from_millis(50), memory_bytes: 4 << 20, table_elements: 1000 };
+    let host = crate::abi::HostShared::new(Arc::new(crate::telemetry::metrics::Metrics::new()));
+    WasmRuntime::new(limits, host).expect("runtime")
 }
 
 #[test]
@@ -82,9 +79,9 @@ fn configure_accepts_or_refuses_with_the_filters_words() {
     let rt = runtime();
     let m = rt.load("cfg", module(ABI, CONFIGURE).as_bytes()).expect("loads");
     assert_eq!(m.abi, weir_sdk::abi::AbiVersion::V0_2_1);
-    let mut vm = Vm::start(&rt, m.clone(), 0, Arc::from(&b""[..])).expect("starts");
-    assert_eq!(vm.create_root("r1".into(), Arc::from(&b"ok"[..])).expect("accepted"), 1);
-    let err = vm.create_root("r2".into(), Arc::from(&b"nope"[..])).unwrap_err().to_string();
+    let mut vm = Vm::start(&rt, m.clone(), 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    assert_eq!(vm.create_root("r1".into(), Default::default(), Arc::from(&b"ok"[..])).expect("accepted"), 1);
+    let err = vm.create_root("r2".into(), Default::default(), Arc::from(&b"nope"[..])).unwrap_err().to_string();
     assert_eq!(err, "module cfg: the filter rejected its configuration; the filter logged: config refused");
     assert!(!vm.failed(), "a refusal is not a failure");
     // Compiled once per digest.
@@ -99,13 +96,13 @@ fn an_infinite_loop_hits_the_deadline_and_fails_the_vm() {
       (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
       (func (export "proxy_on_configure") (param i32 i32) (result i32) (loop $l (br $l)) i32.const 1)"#;
     let m = rt.load("loop", module(ABI, looping).as_bytes()).expect("loads");
-    let mut vm = Vm::start(&rt, m, 0, Arc::from(&b""[..])).expect("starts");
+    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
     let started = Instant::now();
-    let err = vm.create_root("r".into(), Arc::from(&b""[..])).unwrap_err().to_string();
+    let err = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     assert!(err.starts_with("module loop: proxy_on_configure failed:") && err.contains("interrupt"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(vm.failed());
-    let again = vm.create_root("r".into(), Arc::from(&b""[..])).unwrap_err().to_string();
+    let again = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     assert_eq!(again, "module loop: the VM has failed and is waiting to be replaced");
 }
 
@@ -117,8 +114,8 @@ fn unbounded_memory_growth_traps_at_the_cap() {
         (loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
         i32.const 1)"#;
     let m = rt.load("grow", module(ABI, growing).as_bytes()).expect("loads");
-    let mut vm = Vm::start(&rt, m, 0, Arc::from(&b""[..])).expect("starts");
-    let err = vm.create_root("r".into(), Arc::from(&b""[..])).unwrap_err().to_string();
+    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    let err = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     assert!(err.starts_with("module grow: proxy_on_vm_start failed:"), "{err}");
     assert!(vm.memory_bytes() <= 4 << 20, "memory stayed under the cap: {}", vm.memory_bytes());
 }
@@ -137,6 +134,7 @@ fn out_of_range_pointers_get_a_status_not_a_crash() {
                           (i32.eq (i32.load (i32.const 12)) (i32.const 6)))
                  (i32.eq (i32.load (i32.const 16)) (i32.const 2))))"#;
     let m = rt.load("bad", module(ABI, bad).as_bytes()).expect("loads");
-    let mut vm = Vm::start(&rt, m, 0, Arc::from(&b""[..])).expect("starts");
-    vm.create_root("r".into(), Arc::from(&b"cfg"[..])).expect("statuses 6, 6 and 2 as the ABI says");
+    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    vm.create_root("r".into(), Default::default(), Arc::from(&b"cfg"[..]))
+        .expect("statuses 6, 6 and 2 as the ABI says");
 }

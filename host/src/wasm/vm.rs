@@ -4,8 +4,8 @@
 
 use super::engine::WasmRuntime;
 use super::module::LoadedModule;
-use crate::abi::stream::{LocalResponse, Pairs, Phase, StreamData};
-use crate::abi::{VmIdentity, VmState};
+use crate::abi::stream::{LocalResponse, Pairs, Phase, RequestInfo, StreamData};
+use crate::abi::{PluginInfo, VmIdentity, VmState};
 use std::sync::Arc;
 use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc};
 use weir_sdk::abi::Action;
@@ -112,6 +112,7 @@ impl Vm {
         runtime: &WasmRuntime,
         module: Arc<LoadedModule>,
         worker: usize,
+        vm_id: Arc<str>,
         vm_configuration: Arc<[u8]>,
     ) -> Result<Vm, VmError> {
         let limits = runtime.limits();
@@ -125,7 +126,10 @@ impl Vm {
             .build();
         let identity =
             VmIdentity { module: module.name.as_str().into(), digest: module.digest.as_str().into(), worker };
-        let mut store = Store::new(runtime.engine(), VmState::new(identity, store_limits, vm_configuration));
+        let mut store = Store::new(
+            runtime.engine(),
+            VmState::new(identity, runtime.host().clone(), vm_id, store_limits, vm_configuration),
+        );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         let deadline_ticks = limits.deadline_ticks();
@@ -216,12 +220,18 @@ impl Vm {
 
     /// Creates a root context for an attachment and runs `proxy_on_vm_start` and `proxy_on_configure` with
     /// its configuration. Returns the root context id.
-    pub fn create_root(&mut self, tag: Arc<str>, plugin_configuration: Arc<[u8]>) -> Result<u32, VmError> {
+    pub fn create_root(
+        &mut self,
+        tag: Arc<str>,
+        plugin: PluginInfo,
+        plugin_configuration: Arc<[u8]>,
+    ) -> Result<u32, VmError> {
         let id = self.next_context_id;
         self.next_context_id += 1;
         self.store.data_mut().log_tag = tag;
         self.store.data_mut().captured_logs.clear();
         self.store.data_mut().roots.push(id);
+        self.store.data_mut().plugins.insert(id, plugin);
         if let Some(f) = self.lifecycle.context_create.clone() {
             self.call(&f, "proxy_on_context_create", id, (id, 0))?;
         }
@@ -251,10 +261,10 @@ impl Vm {
     }
 
     /// Creates an HTTP context under `root`.
-    pub fn create_http_context(&mut self, root: u32) -> Result<u32, VmError> {
+    pub fn create_http_context(&mut self, root: u32, info: Option<Arc<RequestInfo>>) -> Result<u32, VmError> {
         let id = self.next_context_id;
         self.next_context_id += 1;
-        self.store.data_mut().streams.insert(id, StreamData { root, ..StreamData::default() });
+        self.store.data_mut().streams.insert(id, StreamData { root, info, ..StreamData::default() });
         if let Some(f) = self.lifecycle.context_create.clone() {
             if let Err(e) = self.call(&f, "proxy_on_context_create", id, (id, root)) {
                 self.store.data_mut().streams.remove(&id);

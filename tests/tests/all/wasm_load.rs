@@ -7,15 +7,20 @@ use weir_tests::filters;
 
 #[test]
 fn every_test_filter_loads_starts_and_configures() {
-    let rt = WasmRuntime::new(Limits::default()).expect("runtime");
+    let rt = WasmRuntime::new(
+        Limits::default(),
+        weir::abi::HostShared::new(Arc::new(weir::telemetry::metrics::Metrics::new())),
+    )
+    .expect("runtime");
     for (name, path) in filters::ALL {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let module = rt.load(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(module.abi, weir_sdk::abi::AbiVersion::V0_2_1, "{name}");
         assert_eq!(module.allocator, "proxy_on_memory_allocate", "{name}");
-        let mut vm = Vm::start(&rt, module, 0, Arc::from(&b""[..])).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut vm =
+            Vm::start(&rt, module, 0, Arc::from(""), Arc::from(&b""[..])).unwrap_or_else(|e| panic!("{name}: {e}"));
         let config: &[u8] = if *name == "headers" { br#"{"name": "alpha"}"# } else { b"" };
-        let root = vm.create_root(Arc::from(*name), Arc::from(config));
+        let root = vm.create_root(Arc::from(*name), Default::default(), Arc::from(config));
         match *name {
             // Their on_configure registers a queue, defines metrics and sets a tick period: hostcalls the
             // runtime does not serve yet. The failure names the call (this flips when they land).
@@ -30,11 +35,16 @@ fn every_test_filter_loads_starts_and_configures() {
 
 #[test]
 fn a_refused_configuration_reports_the_filters_own_words() {
-    let rt = WasmRuntime::new(Limits::default()).expect("runtime");
+    let rt = WasmRuntime::new(
+        Limits::default(),
+        weir::abi::HostShared::new(Arc::new(weir::telemetry::metrics::Metrics::new())),
+    )
+    .expect("runtime");
     let bytes = std::fs::read(filters::HEADERS_WASM).expect("headers.wasm");
     let module = rt.load("headers", &bytes).expect("loads");
-    let mut vm = Vm::start(&rt, module, 0, Arc::from(&b""[..])).expect("starts");
-    let err = vm.create_root(Arc::from("headers"), Arc::from(&b"{not json"[..])).unwrap_err().to_string();
+    let mut vm = Vm::start(&rt, module, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    let err =
+        vm.create_root(Arc::from("headers"), Default::default(), Arc::from(&b"{not json"[..])).unwrap_err().to_string();
     assert!(
         err.starts_with("module headers: the filter rejected its configuration; the filter logged: headers root 1: rejecting configuration:"),
         "{err}"
