@@ -60,6 +60,8 @@ pub struct VmState {
     pub streams: HashMap<u32, StreamData>,
     /// Root contexts alive in this VM.
     pub roots: Vec<u32>,
+    /// Tick periods set with `proxy_set_tick_period_milliseconds`, by root context (absent: no ticks).
+    pub tick_periods: HashMap<u32, std::time::Duration>,
 }
 
 impl VmState {
@@ -69,6 +71,15 @@ impl VmState {
             Some(id) if self.streams.contains_key(&id) => id,
             _ => self.current_context,
         }
+    }
+
+    /// The root context of the acting context (itself when it is a root).
+    pub fn acting_root(&self) -> Option<u32> {
+        let id = self.acting_context();
+        if self.roots.contains(&id) {
+            return Some(id);
+        }
+        self.streams.get(&id).map(|s| s.root)
     }
 
     /// The stream hostcalls act on, if the acting context is an HTTP context.
@@ -103,6 +114,7 @@ impl VmState {
             effective_context: None,
             streams: HashMap::new(),
             roots: Vec::new(),
+            tick_periods: HashMap::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Logging and time: `proxy_log`, `proxy_get_log_level`, `proxy_get_current_time_nanoseconds`.
+//! Logging and time: `proxy_log`, `proxy_get_log_level`, `proxy_get_current_time_nanoseconds`,
+//! `proxy_set_tick_period_milliseconds`.
 
 use super::status;
 use crate::abi::memory;
@@ -48,9 +49,24 @@ fn log(caller: &mut Caller<'_, VmState>, level: u32, ptr: u32, len: u32) -> Resu
     Ok(())
 }
 
+/// Sets or clears (0) the tick period of the acting context's root; the worker delivers `proxy_on_tick`.
+fn set_tick_period(c: &mut Caller<'_, VmState>, millis: u32) -> Result<(), Status> {
+    let state = c.data_mut();
+    let root = state.acting_root().ok_or(Status::BadArgument)?;
+    if millis == 0 {
+        state.tick_periods.remove(&root);
+    } else {
+        state.tick_periods.insert(root, std::time::Duration::from_millis(u64::from(millis)));
+    }
+    Ok(())
+}
+
 pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     linker.func_wrap("env", "proxy_log", |mut c: Caller<'_, VmState>, level: i32, ptr: i32, len: i32| {
         status(log(&mut c, level as u32, ptr as u32, len as u32))
+    })?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: Caller<'_, VmState>, ms: i32| {
+        status(set_tick_period(&mut c, ms as u32))
     })?;
     linker.func_wrap("env", "proxy_get_log_level", |mut c: Caller<'_, VmState>, ret: i32| {
         status(memory::write_u32(&mut c, ret as u32, enabled_level() as u32).map_err(Status::from))

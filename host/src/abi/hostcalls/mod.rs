@@ -22,7 +22,6 @@ pub(crate) fn status(r: Result<(), Status>) -> i32 {
 /// i32 status). A filter that calls one fails its stream with a trap naming the call; loading still works,
 /// because every SDK imports them whether it calls them or not.
 const PENDING: &[(&str, &str)] = &[
-    ("proxy_set_tick_period_milliseconds", "i"),
     ("proxy_http_call", "iiiiiiiiii"),
     ("proxy_get_status", "iii"),
     ("proxy_grpc_call", "iiiiiiiiiiii"),
