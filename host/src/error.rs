@@ -42,6 +42,14 @@ pub enum ProxyError {
         /// The bound that was exceeded.
         millis: u128,
     },
+    /// A filter held more request body than the limit.
+    #[error("filter {filter}: {detail}")]
+    BodyTooLarge {
+        /// Filter name.
+        filter: String,
+        /// What happened.
+        detail: String,
+    },
     /// A filter failed and fails closed.
     #[error("filter {filter} on route {route} failed: {detail}")]
     FilterFailed {
@@ -78,6 +86,7 @@ impl ProxyError {
             ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::FilterFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -90,6 +99,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamProtocol { .. } => "upstream_failed",
             ProxyError::FilterFailed { .. } => "filter_failed",
+            ProxyError::BodyTooLarge { .. } => "body_too_large",
         }
     }
 

@@ -20,6 +20,11 @@ struct OpenContext {
 }
 
 impl ChainStreams {
+    /// The context attachment `i` opened, if any: its slot, the VM generation, and the context id.
+    pub(super) fn context(&self, i: usize) -> Option<(Arc<Mutex<VmSlot>>, u64, u32)> {
+        self.contexts.get(i)?.as_ref().map(|c| (c.slot.clone(), c.generation, c.id))
+    }
+
     /// Ends every open context (`on_log`, `on_done`, `on_delete`), last filter first.
     pub fn finish(&mut self) {
         for ctx in self.contexts.drain(..).rev().flatten() {

@@ -4,8 +4,10 @@
 //! context in it. A VM that traps is replaced (with backoff) the next time a request needs it; its root
 //! contexts are created and configured again.
 
+mod body;
 mod chain;
 
+pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
 
 use crate::abi::PluginInfo;

@@ -2,6 +2,7 @@
 //! counts the bytes, and when the stream ends (or the client goes away) writes the access-log line and
 //! the request metrics and releases the endpoint's in-flight count.
 
+use super::filtered::Filtered;
 use super::log::Completion;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -11,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// The body type of every response the gateway writes.
-pub type ResponseBody = Observed<Either<Full<Bytes>, hyper::body::Incoming>>;
+pub type ResponseBody = Observed<Either<Full<Bytes>, Filtered<hyper::body::Incoming>>>;
 
 pin_project! {
     /// A body that reports its completion.
@@ -78,6 +79,6 @@ where
 }
 
 /// A complete in-memory body.
-pub fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, hyper::body::Incoming> {
+pub fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, Filtered<hyper::body::Incoming>> {
     Either::Left(Full::new(bytes.into()))
 }

@@ -11,6 +11,7 @@
 //! and on the response before the body is handed back.
 
 mod body;
+mod filtered;
 mod filters;
 pub mod headers;
 mod log;
@@ -20,6 +21,7 @@ pub use body::ResponseBody;
 use crate::abi::stream::{LocalResponse, RequestInfo};
 use crate::config;
 use crate::error::ProxyError;
+use crate::filter::BodyChain;
 use crate::filter::{
     run_request_headers, run_response_headers, Attachment, ChainStreams, RequestVerdict, ResponseVerdict, WorkerFilters,
 };
@@ -28,6 +30,7 @@ use crate::telemetry::metrics::{Metrics, RouteMetrics};
 use crate::upstream::{self, balance::Pick, TlsConfigs, UpstreamBody};
 use body::{full, Observed};
 use bytes::Bytes;
+use filtered::{BodyStop, Filtered, StopSlot};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
@@ -226,6 +229,8 @@ impl Pipeline {
         // The filter chain's request phase: after the gateway's own headers, before the route's rules.
         let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
         let mut streams = None;
+        let stop = StopSlot::default();
+        let mut body_chain = None;
         if let (Some(chain), Some(filters)) = (chain, &self.filters) {
             let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
             let mut s = ChainStreams::default();
@@ -241,6 +246,7 @@ impl Pipeline {
                     return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
                 }
             }
+            body_chain = BodyChain::new(chain, &s, true);
             streams = Some(s);
         }
         let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
@@ -285,7 +291,8 @@ impl Pipeline {
             }
         };
         parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-        let upstream_req = Request::from_parts(parts, body.boxed_unsync() as UpstreamBody);
+        let body: UpstreamBody = Filtered::new(body, body_chain, stop.clone()).boxed_unsync();
+        let upstream_req = Request::from_parts(parts, body);
 
         let timeout = route.timeout.unwrap_or(cluster.request_timeout);
         let index = endpoint_index;
@@ -296,6 +303,26 @@ impl Pipeline {
                 resp
             }
             Ok(Err(e)) => {
+                // A filter stopped the request body: answer as it asked.
+                if let Some(stop) = stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    return match (stop, chain, streams) {
+                        (BodyStop::Respond(local), Some(chain), Some(s)) => {
+                            self.reply_through_chain(route, chain, s, local, chain.len(), completion)
+                        }
+                        (BodyStop::Respond(local), _, _) => local_reply(&local, completion),
+                        (BodyStop::Fail { filter, detail, too_large }, _, s) => {
+                            completion.filter_streams = s;
+                            if too_large {
+                                error_response(
+                                    &ProxyError::BodyTooLarge { filter: filter.to_string(), detail },
+                                    completion,
+                                )
+                            } else {
+                                error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
+                            }
+                        }
+                    };
+                }
                 let err = classify(e, cluster, &endpoint.address);
                 match &err {
                     ProxyError::UpstreamTimeout { .. } => cluster.metrics.timeouts.inc(),
@@ -339,10 +366,14 @@ impl Pipeline {
                     return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
                 }
             }
+            let response_chain = BodyChain::new(chain, &s, false);
             completion.filter_streams = Some(s);
+            completion.status = resp.status().as_u16();
+            let stop = StopSlot::default();
+            return resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion));
         }
         completion.status = resp.status().as_u16();
-        resp.map(|b| Observed::new(Either::Right(b), completion))
+        resp.map(|b| Observed::new(Either::Right(Filtered::new(b, None, StopSlot::default())), completion))
     }
 }
 

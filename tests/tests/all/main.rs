@@ -3,6 +3,7 @@
 mod admin;
 mod balancing;
 mod failures;
+mod filters_body;
 mod filters_http;
 mod headers;
 mod http2_tls;

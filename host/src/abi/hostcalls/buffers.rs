@@ -4,17 +4,33 @@
 use super::status;
 use crate::abi::memory;
 use crate::abi::state::VmState;
+use crate::abi::stream::Phase;
 use std::sync::Arc;
 use wasmtime::{Caller, Linker};
 use weir_sdk::abi::{BufferType, Status};
 
 /// The bytes of a buffer visible in the current callback.
-fn buffer(state: &VmState, kind: BufferType) -> Result<Arc<[u8]>, Status> {
+fn buffer(state: &mut VmState, kind: BufferType) -> Result<Arc<[u8]>, Status> {
     match kind {
         BufferType::VmConfiguration => Ok(state.vm_configuration.clone()),
         BufferType::PluginConfiguration => state.plugin_configuration.clone().ok_or(Status::NotFound),
+        BufferType::HttpRequestBody | BufferType::HttpResponseBody => {
+            let Some(stream) = state.acting_stream() else { return Err(Status::NotFound) };
+            let phase = if kind == BufferType::HttpRequestBody { Phase::RequestBody } else { Phase::ResponseBody };
+            // Outside its body callback a body reads as empty (Envoy drops the pointer after a resume).
+            Ok(if stream.phase == phase { Arc::from(stream.body.as_slice()) } else { Arc::from(&[][..]) })
+        }
         _ => Err(Status::NotFound),
     }
+}
+
+/// Replaces `size` bytes at `start` with `data`: `start` past the end appends, `(0, 0)` prepends,
+/// `(0, len)` replaces everything. Envoy supports only the two ends; the general splice is a superset.
+pub(crate) fn splice(body: &mut Vec<u8>, start: u32, size: u32, data: &[u8]) {
+    let len = body.len() as u64;
+    let from = u64::from(start).min(len) as usize;
+    let to = (u64::from(start) + u64::from(size)).min(len) as usize;
+    body.splice(from..to, data.iter().copied());
 }
 
 /// `[start, min(start + max, len))`, clamped in 64-bit arithmetic (the SDKs pass `u32::MAX` as max).
@@ -34,24 +50,37 @@ fn get_buffer_bytes(
     ret_len: u32,
 ) -> Result<(), Status> {
     let kind = BufferType::try_from(kind).map_err(|_| Status::BadArgument)?;
-    let bytes = buffer(c.data(), kind)?;
+    let bytes = buffer(c.data_mut(), kind)?;
     memory::return_bytes(c, slice(&bytes, start, max), ret_ptr, ret_len)
 }
 
-fn set_buffer_bytes(c: &mut Caller<'_, VmState>, kind: u32) -> Result<(), Status> {
+fn set_buffer_bytes(
+    c: &mut Caller<'_, VmState>,
+    kind: u32,
+    start: u32,
+    size: u32,
+    ptr: u32,
+    len: u32,
+) -> Result<(), Status> {
     let kind = BufferType::try_from(kind).map_err(|_| Status::BadArgument)?;
-    match kind {
+    let phase = match kind {
+        BufferType::HttpRequestBody => Phase::RequestBody,
+        BufferType::HttpResponseBody => Phase::ResponseBody,
         // Configurations and callout payloads are read-only.
         BufferType::VmConfiguration
         | BufferType::PluginConfiguration
         | BufferType::HttpCallResponseBody
         | BufferType::GrpcReceiveBuffer
-        | BufferType::CallData => Err(Status::BadArgument),
-        _ => {
-            let _ = c;
-            Err(Status::NotFound)
-        }
+        | BufferType::CallData => return Err(Status::BadArgument),
+        _ => return Err(Status::NotFound),
+    };
+    let data = memory::read(c, ptr, len)?;
+    let stream = c.data_mut().acting_stream().ok_or(Status::NotFound)?;
+    if stream.phase != phase {
+        return Err(Status::BadArgument); // a body is writable only in its own body callback
     }
+    splice(&mut stream.body, start, size, &data);
+    Ok(())
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
@@ -65,8 +94,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
     linker.func_wrap(
         "env",
         "proxy_set_buffer_bytes",
-        |mut c: Caller<'_, VmState>, kind: i32, _start: i32, _size: i32, _ptr: i32, _len: i32| {
-            status(set_buffer_bytes(&mut c, kind as u32))
+        |mut c: Caller<'_, VmState>, kind: i32, start: i32, size: i32, ptr: i32, len: i32| {
+            status(set_buffer_bytes(&mut c, kind as u32, start as u32, size as u32, ptr as u32, len as u32))
         },
     )?;
     linker.func_wrap(
@@ -75,7 +104,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
         |mut c: Caller<'_, VmState>, kind: i32, ret_len: i32, ret_flags: i32| {
             let r = BufferType::try_from(kind as u32)
                 .map_err(|_| Status::BadArgument)
-                .and_then(|k| buffer(c.data(), k))
+                .and_then(|k| buffer(c.data_mut(), k))
                 .and_then(|b| {
                     memory::write_u32(&mut c, ret_len as u32, b.len() as u32)?;
                     memory::write_u32(&mut c, ret_flags as u32, 0)?;
@@ -94,7 +123,23 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::slice;
+    use super::{slice, splice};
+
+    #[test]
+    fn splice_table() {
+        for (start, size, data, want) in [
+            (0u32, 0u32, &b"<"[..], &b"<hello"[..]),
+            (u32::MAX, 0, b">", b"hello>"),
+            (5, 0, b"!", b"hello!"),
+            (0, u32::MAX, b"bye", b"bye"),
+            (0, 5, b"HELLO", b"HELLO"),
+            (1, 3, b"ipp", b"hippo"),
+        ] {
+            let mut body = b"hello".to_vec();
+            splice(&mut body, start, size, data);
+            assert_eq!(body, want, "start {start} size {size}");
+        }
+    }
 
     #[test]
     fn slices_clamp_instead_of_failing() {

@@ -1,0 +1,64 @@
+//! Body callbacks: a filter that holds the request body until its end and rewrites it, and appends to the
+//! response body at its end, while a streamed response still passes chunk by chunk.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::json;
+use std::time::Duration;
+use weir_tests::client::{call, request, send, Proto};
+use weir_tests::filters;
+use weir_tests::upstream::Upstream;
+use weir_tests::TestGateway;
+
+fn gateway(up: &Upstream) -> anyhow::Result<TestGateway> {
+    TestGateway::start(json!({
+        "routes": [{"name": "api", "cluster": "svc", "filters": [{"name": "body", "module": filters::BODY_WASM}]}],
+        "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+    }))
+}
+
+#[tokio::test]
+async fn the_request_body_is_rewritten_and_the_response_body_extended() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let gw = gateway(&up)?;
+    for proto in [Proto::H1, Proto::H2c] {
+        let reply =
+            call(gw.main(), &proto, request("POST", "api.test", "/echo", &[], "hello wasm body", &proto)).await?;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let json_part =
+            reply.body.strip_suffix("[wasm-end]").unwrap_or_else(|| panic!("no [wasm-end]: {}", reply.body));
+        let echo: serde_json::Value = serde_json::from_str(json_part)?;
+        assert_eq!(echo["body"], "HELLO WASM BODY", "the filter held the whole body and replaced it");
+        assert!(echo["headers"].get("content-length").is_none(), "the filter removed content-length: {echo}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_streamed_response_still_arrives_chunk_by_chunk_through_the_filter() -> anyhow::Result<()> {
+    let up = Upstream::start("llm").await;
+    let gw = gateway(&up)?;
+    let req = request("GET", "localhost", "/sse", &[], "", &Proto::H1);
+    up.release();
+    let resp = send(gw.main(), &Proto::H1, req).await?;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    for i in 1..=3 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .map_err(|_| anyhow::anyhow!("event {i} did not arrive: the filter chain buffers"))?
+            .expect("a frame")?;
+        assert_eq!(frame.into_data().expect("data"), Bytes::from(format!("id: {i}\ndata: {{\"n\":{i}}}\n\n")));
+        if i < 3 {
+            up.release();
+        }
+    }
+    let mut rest = Vec::new();
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs(5), body.frame()).await? {
+        if let Ok(data) = frame?.into_data() {
+            rest.extend_from_slice(&data);
+        }
+    }
+    assert_eq!(rest, b"[wasm-end]", "the filter's end-of-stream callback appended after the last event");
+    Ok(())
+}
