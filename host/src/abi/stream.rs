@@ -77,6 +77,10 @@ pub struct StreamData {
     pub local_response: Option<LocalResponse>,
     /// `proxy_close_stream` was called.
     pub close: bool,
+    /// `proxy_continue_stream(HTTP_REQUEST)` was called (while the request is paused).
+    pub resume_request: bool,
+    /// `proxy_continue_stream(HTTP_RESPONSE)` was called (while the response is paused).
+    pub resume_response: bool,
 }
 
 /// Finds the first value of `key` (compared case-insensitively).

@@ -85,7 +85,11 @@ impl BodyChain {
             let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
             let same_vm = slot.generation == stage.generation;
             let result = match slot.vm.as_mut().filter(|v| !v.failed() && same_vm) {
-                Some(vm) => vm.on_body(stage.id, self.request, input.clone(), end_of_stream),
+                Some(vm) => {
+                    let r = vm.on_body(stage.id, self.request, input.clone(), end_of_stream);
+                    slot.wake();
+                    r
+                }
                 None => {
                     drop(slot);
                     match stage.failure_policy {

@@ -5,6 +5,8 @@ use super::{Attachment, VmSlot, WorkerFilters};
 use crate::abi::stream::{LocalResponse, Pairs, RequestInfo};
 use crate::config::FailurePolicy;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
 use weir_sdk::abi::Action;
 
 /// The HTTP contexts one request opened; each is ended exactly once, when the stream ends.
@@ -83,11 +85,56 @@ pub enum ResponseVerdict {
     },
 }
 
-enum Step {
+/// What a filter decided about the headers.
+enum Decided {
     Continue(Pairs),
     Respond(LocalResponse),
-    Paused,
     Fail(String),
+}
+
+enum Step {
+    Done(Decided),
+    /// Paused: wait on this signal, then look at context `id` again.
+    Paused(oneshot::Receiver<()>, u32),
+}
+
+impl Step {
+    async fn decide(self, a: &Attachment, request: bool) -> Decided {
+        match self {
+            Step::Done(d) => d,
+            Step::Paused(rx, id) => wait_resume(a, rx, id, request).await,
+        }
+    }
+}
+
+/// How long a paused stream waits for its filter to resume it (from a callout answer, a tick, ...).
+pub const PAUSE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Waits for a paused stream's resume; returns what the filter decided meanwhile.
+async fn wait_resume(a: &Attachment, rx: oneshot::Receiver<()>, id: u32, request: bool) -> Decided {
+    if tokio::time::timeout(PAUSE_DEADLINE, rx).await.is_err() {
+        let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.waiters.remove(&(id, request));
+        return Decided::Fail(format!(
+            "the filter paused the stream and did not resume it within {} s",
+            PAUSE_DEADLINE.as_secs()
+        ));
+    }
+    let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) else {
+        return Decided::Fail("its VM failed while the stream was paused".into());
+    };
+    let outcome = vm.take_stream_outcome(id);
+    if let Some(local) = outcome.local_response {
+        return Decided::Respond(local);
+    }
+    if outcome.close {
+        return Decided::Fail("the filter closed the stream".into());
+    }
+    match vm.stream_headers(id, request) {
+        Some(headers) => Decided::Continue(headers),
+        None => Decided::Fail("the stream's context is gone".into()),
+    }
 }
 
 /// Runs one headers callback of attachment `i`, opening its context on first use.
@@ -106,16 +153,16 @@ fn step(
     let generation = slot.generation;
     let root = slot.roots.get(a.root).copied();
     let Some(vm) = slot.ready(filters.plan()) else {
-        return Step::Fail("its VM failed and is waiting to be replaced".into());
+        return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
     };
     if streams.contexts.len() <= i {
         streams.contexts.resize_with(i + 1, || None);
     }
     let id = match &streams.contexts[i] {
         Some(c) if c.generation == generation => c.id,
-        Some(_) => return Step::Fail("its VM was replaced during this request".into()),
+        Some(_) => return Step::Done(Decided::Fail("its VM was replaced during this request".into())),
         None => {
-            let Some(root) = root else { return Step::Fail("no root context".into()) };
+            let Some(root) = root else { return Step::Done(Decided::Fail("no root context".into())) };
             vm.set_tag(a.tag.clone());
             match vm.create_http_context(root, info.clone()) {
                 Ok(id) => {
@@ -124,7 +171,7 @@ fn step(
                 }
                 Err(e) => {
                     slot.note_failure();
-                    return Step::Fail(e.to_string());
+                    return Step::Done(Decided::Fail(e.to_string()));
                 }
             }
         }
@@ -136,25 +183,29 @@ fn step(
         Err(e) => {
             tracing::error!(filter = %a.tag, error = %e, "filter failed");
             slot.note_failure();
-            Step::Fail(e.to_string())
+            Step::Done(Decided::Fail(e.to_string()))
         }
         Ok((outcome, headers)) => {
             if let Some(local) = outcome.local_response {
-                return Step::Respond(local);
+                return Step::Done(Decided::Respond(local));
             }
             if outcome.close {
-                return Step::Fail("the filter closed the stream".into());
+                return Step::Done(Decided::Fail("the filter closed the stream".into()));
             }
             match outcome.action {
-                Action::Continue => Step::Continue(headers),
-                _ => Step::Paused,
+                Action::Continue => Step::Done(Decided::Continue(headers)),
+                _ => {
+                    let (tx, rx) = oneshot::channel();
+                    slot.waiters.insert((id, request), tx);
+                    Step::Paused(rx, id)
+                }
             }
         }
     }
 }
 
 /// Runs `on_request_headers` through the chain.
-pub fn run_request_headers(
+pub async fn run_request_headers(
     filters: &WorkerFilters,
     info: &Option<Arc<RequestInfo>>,
     chain: &[Attachment],
@@ -164,16 +215,10 @@ pub fn run_request_headers(
 ) -> RequestVerdict {
     for (i, a) in chain.iter().enumerate() {
         let before = headers.clone();
-        match step(filters, info, a, i, streams, headers, eos, true) {
-            Step::Continue(h) => headers = h,
-            Step::Respond(response) => return RequestVerdict::Respond { response, upto: i + 1 },
-            Step::Paused => {
-                return RequestVerdict::Fail {
-                    filter: a.name.clone(),
-                    detail: "the filter paused the request, and pausing across callbacks is not supported yet".into(),
-                }
-            }
-            Step::Fail(detail) => match a.failure_policy {
+        match step(filters, info, a, i, streams, headers, eos, true).decide(a, true).await {
+            Decided::Continue(h) => headers = h,
+            Decided::Respond(response) => return RequestVerdict::Respond { response, upto: i + 1 },
+            Decided::Fail(detail) => match a.failure_policy {
                 FailurePolicy::FailOpen => headers = before,
                 FailurePolicy::FailClosed => return RequestVerdict::Fail { filter: a.name.clone(), detail },
             },
@@ -183,7 +228,7 @@ pub fn run_request_headers(
 }
 
 /// Runs `on_response_headers` through filters `0..upto`, last first.
-pub fn run_response_headers(
+pub async fn run_response_headers(
     filters: &WorkerFilters,
     chain: &[Attachment],
     streams: &mut ChainStreams,
@@ -196,16 +241,10 @@ pub fn run_response_headers(
             continue; // this filter never saw the request (an earlier one answered or failed open)
         }
         let before = headers.clone();
-        match step(filters, &None, a, i, streams, headers, eos, false) {
-            Step::Continue(h) => headers = h,
-            Step::Respond(response) => return ResponseVerdict::Respond(response),
-            Step::Paused => {
-                return ResponseVerdict::Fail {
-                    filter: a.name.clone(),
-                    detail: "the filter paused the response, and pausing across callbacks is not supported yet".into(),
-                }
-            }
-            Step::Fail(detail) => match a.failure_policy {
+        match step(filters, &None, a, i, streams, headers, eos, false).decide(a, false).await {
+            Decided::Continue(h) => headers = h,
+            Decided::Respond(response) => return ResponseVerdict::Respond(response),
+            Decided::Fail(detail) => match a.failure_policy {
                 FailurePolicy::FailOpen => headers = before,
                 FailurePolicy::FailClosed => return ResponseVerdict::Fail { filter: a.name.clone(), detail },
             },

@@ -6,15 +6,18 @@
 
 mod body;
 mod chain;
+mod events;
 
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
 
 use crate::abi::PluginInfo;
 use crate::config::{self, FailurePolicy};
-use crate::wasm::{LoadError, LoadedModule, Vm, VmError, WasmRuntime};
+use crate::wasm::{LoadError, LoadedModule, Vm, VmError, Wakeup, WasmRuntime};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 
 /// Why filters could not be set up at start.
 #[derive(Debug, thiserror::Error)]
@@ -181,9 +184,33 @@ pub struct VmSlot {
     generation: u64,
     failures: u32,
     retry_at: Option<Instant>,
+    /// Paused streams waiting for a resume (or an answer): (context, request side?) → signal.
+    waiters: HashMap<(u32, bool), oneshot::Sender<()>>,
 }
 
 impl VmSlot {
+    /// Wakes the paused streams that the last guest call resumed or answered. Called after every call
+    /// into the VM, so a resume asked for from any callback (a tick, a callout answer, another stream)
+    /// takes effect once that callback has returned, never re-entrantly.
+    pub(crate) fn wake(&mut self) {
+        let Some(vm) = self.vm.as_mut() else { return };
+        if self.waiters.is_empty() {
+            let _ = vm.take_wakeups();
+            return;
+        }
+        for (id, wakeup) in vm.take_wakeups() {
+            let keys: Vec<(u32, bool)> = match wakeup {
+                Wakeup::Resume { request } => vec![(id, request)],
+                Wakeup::Answered => vec![(id, true), (id, false)],
+            };
+            for key in keys {
+                if let Some(tx) = self.waiters.remove(&key) {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+
     /// The running VM, replacing a failed one when the backoff allows.
     fn ready(&mut self, plan: &FilterPlan) -> Option<&mut Vm> {
         let healthy = self.vm.as_ref().is_some_and(|v| !v.failed());
@@ -251,6 +278,7 @@ impl WorkerFilters {
                 generation: 0,
                 failures: 0,
                 retry_at: None,
+                waiters: HashMap::new(),
             })));
         }
         Ok(WorkerFilters { plan, slots })
@@ -274,5 +302,12 @@ impl WorkerFilters {
 
     fn plan(&self) -> &FilterPlan {
         &self.plan
+    }
+
+    /// Starts this worker's background work (ticks); must run inside the worker's runtime.
+    pub fn start_background(&self) {
+        for slot in &self.slots {
+            tokio::spawn(events::ticks(slot.clone(), self.plan.clone()));
+        }
     }
 }

@@ -107,6 +107,13 @@ impl Pipeline {
         }
     }
 
+    /// Starts the worker's background work for filters (ticks); call inside the worker's runtime.
+    pub fn start_background(&self) {
+        if let Some(f) = &self.filters {
+            f.start_background();
+        }
+    }
+
     /// Serves one request. Never fails: every error becomes a JSON error response.
     pub async fn handle(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
         let start = Instant::now();
@@ -146,7 +153,7 @@ impl Pipeline {
                     let mut streams = ChainStreams::default();
                     let pairs = filters::request_pairs(&parts, &authority, conn.tls);
                     let info = Some(request_info(&conn, &parts, route, None));
-                    let verdict = run_request_headers(filters, &info, chain, &mut streams, pairs, true);
+                    let verdict = run_request_headers(filters, &info, chain, &mut streams, pairs, true).await;
                     match verdict {
                         RequestVerdict::Continue(p) => {
                             filters::apply_request(&mut parts, &p);
@@ -159,7 +166,9 @@ impl Pipeline {
                                 filters::response_pairs(status, &headers),
                                 body.is_empty(),
                                 chain.len(),
-                            ) {
+                            )
+                            .await
+                            {
                                 ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
                                 ResponseVerdict::Respond(local) => {
                                     completion.filter_streams = Some(streams);
@@ -177,7 +186,7 @@ impl Pipeline {
                             direct_response(status, &headers, body, completion)
                         }
                         RequestVerdict::Respond { response, upto } => {
-                            self.reply_through_chain(route, chain, streams, response, upto, completion)
+                            self.reply_through_chain(route, chain, streams, response, upto, completion).await
                         }
                         RequestVerdict::Fail { filter, detail } => {
                             completion.filter_streams = Some(streams);
@@ -236,10 +245,10 @@ impl Pipeline {
             let mut s = ChainStreams::default();
             let pairs = filters::request_pairs(&parts, &authority, conn.tls);
             let info = Some(request_info(&conn, &parts, route, Some(cluster.name.clone())));
-            match run_request_headers(filters, &info, chain, &mut s, pairs, body.is_end_stream()) {
+            match run_request_headers(filters, &info, chain, &mut s, pairs, body.is_end_stream()).await {
                 RequestVerdict::Continue(p) => filters::apply_request(&mut parts, &p),
                 RequestVerdict::Respond { response, upto } => {
-                    return self.reply_through_chain(route, chain, s, response, upto, completion);
+                    return self.reply_through_chain(route, chain, s, response, upto, completion).await;
                 }
                 RequestVerdict::Fail { filter, detail } => {
                     completion.filter_streams = Some(s);
@@ -304,10 +313,11 @@ impl Pipeline {
             }
             Ok(Err(e)) => {
                 // A filter stopped the request body: answer as it asked.
-                if let Some(stop) = stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let stopped = stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(stop) = stopped {
                     return match (stop, chain, streams) {
                         (BodyStop::Respond(local), Some(chain), Some(s)) => {
-                            self.reply_through_chain(route, chain, s, local, chain.len(), completion)
+                            self.reply_through_chain(route, chain, s, local, chain.len(), completion).await
                         }
                         (BodyStop::Respond(local), _, _) => local_reply(&local, completion),
                         (BodyStop::Fail { filter, detail, too_large }, _, s) => {
@@ -349,7 +359,7 @@ impl Pipeline {
         if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
             let pairs = filters::response_pairs(resp.status(), resp.headers());
             let eos = resp.body().is_end_stream();
-            match run_response_headers(filters, chain, &mut s, pairs, eos, chain.len()) {
+            match run_response_headers(filters, chain, &mut s, pairs, eos, chain.len()).await {
                 ResponseVerdict::Continue(p) => {
                     let (mut head, body) = resp.into_parts();
                     filters::apply_response(&mut head.status, &mut head.headers, &p);
@@ -380,7 +390,7 @@ impl Pipeline {
 impl Pipeline {
     /// A filter answered in the request phase: its response goes through the response callbacks of the
     /// filters before it (and its own), as in Envoy.
-    fn reply_through_chain(
+    async fn reply_through_chain(
         &self,
         route: &Route,
         chain: &[Attachment],
@@ -398,7 +408,8 @@ impl Pipeline {
             filters::response_pairs(status, &headers),
             body.is_empty(),
             upto,
-        );
+        )
+        .await;
         completion.filter_streams = Some(streams);
         match verdict {
             ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),

@@ -74,6 +74,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
+        pipeline.start_background();
         let connections = Arc::new(Connections::default());
         let mut accept_loops = Vec::new();
         for l in listeners {

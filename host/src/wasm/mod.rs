@@ -7,7 +7,7 @@ mod vm;
 
 pub use engine::{Limits, WasmRuntime};
 pub use module::{LoadError, LoadedModule};
-pub use vm::{Vm, VmError};
+pub use vm::{Outcome, Vm, VmError, Wakeup};
 
 #[cfg(test)]
 mod tests;

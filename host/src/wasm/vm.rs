@@ -74,6 +74,9 @@ struct Lifecycle {
 
 /// Typed handles to the HTTP stream exports.
 struct HttpCallbacks {
+    tick: Option<TypedFunc<u32, ()>>,
+    queue_ready: Option<TypedFunc<(u32, u32), ()>>,
+    http_call_response: Option<TypedFunc<(u32, u32, u32, u32, u32), ()>>,
     request_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
     request_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
     request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
@@ -81,6 +84,18 @@ struct HttpCallbacks {
     response_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
     response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
     log: Option<TypedFunc<u32, ()>>,
+}
+
+/// Why a paused stream should look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// `proxy_continue_stream` for one direction.
+    Resume {
+        /// The request side (else the response side).
+        request: bool,
+    },
+    /// A local response or a close was asked for.
+    Answered,
 }
 
 /// What a filter decided in a callback.
@@ -158,6 +173,9 @@ impl Vm {
             delete: instance.get_typed_func(&mut store, "proxy_on_delete").ok(),
         };
         let http = HttpCallbacks {
+            tick: instance.get_typed_func(&mut store, "proxy_on_tick").ok(),
+            queue_ready: instance.get_typed_func(&mut store, "proxy_on_queue_ready").ok(),
+            http_call_response: instance.get_typed_func(&mut store, "proxy_on_http_call_response").ok(),
             request_headers: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
             request_headers_v1: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
             request_body: instance.get_typed_func(&mut store, "proxy_on_request_body").ok(),
@@ -359,6 +377,65 @@ impl Vm {
         let body = self.store.data_mut().streams.get_mut(&id).map(|s| std::mem::take(&mut s.body)).unwrap_or_default();
         let action = action?;
         Ok((self.take_outcome(id, action), body))
+    }
+
+    /// Tick periods the root contexts asked for.
+    pub fn tick_periods(&self) -> Vec<(u32, std::time::Duration)> {
+        self.store.data().tick_periods.iter().map(|(r, d)| (*r, *d)).collect()
+    }
+
+    /// `proxy_on_tick(root)`.
+    pub fn on_tick(&mut self, root: u32) -> Result<(), VmError> {
+        match self.http.tick.clone() {
+            Some(f) => self.call(&f, "proxy_on_tick", root, root),
+            None => Ok(()),
+        }
+    }
+
+    /// `proxy_on_queue_ready(root, queue)`.
+    pub fn on_queue_ready(&mut self, root: u32, queue: u32) -> Result<(), VmError> {
+        match self.http.queue_ready.clone() {
+            Some(f) => self.call(&f, "proxy_on_queue_ready", root, (root, queue)),
+            None => Ok(()),
+        }
+    }
+
+    /// `proxy_on_http_call_response(root, token, headers, body, trailers)`.
+    pub fn on_http_call_response(&mut self, root: u32, token: u32, sizes: (u32, u32, u32)) -> Result<(), VmError> {
+        match self.http.http_call_response.clone() {
+            Some(f) => self.call(&f, "proxy_on_http_call_response", root, (root, token, sizes.0, sizes.1, sizes.2)),
+            None => Ok(()),
+        }
+    }
+
+    /// Streams that a callback resumed, answered or closed since the last check, with what happened:
+    /// `(context, request side?)` for each resume, plus every stream holding a local response or a close.
+    pub fn take_wakeups(&mut self) -> Vec<(u32, Wakeup)> {
+        let mut out = Vec::new();
+        for (id, s) in self.store.data_mut().streams.iter_mut() {
+            if s.local_response.is_some() || s.close {
+                out.push((*id, Wakeup::Answered));
+                continue;
+            }
+            if std::mem::take(&mut s.resume_request) {
+                out.push((*id, Wakeup::Resume { request: true }));
+            }
+            if std::mem::take(&mut s.resume_response) {
+                out.push((*id, Wakeup::Resume { request: false }));
+            }
+        }
+        out
+    }
+
+    /// The headers a paused stream holds now (a resuming callback may have changed them).
+    pub fn stream_headers(&self, id: u32, request: bool) -> Option<Pairs> {
+        let s = self.store.data().streams.get(&id)?;
+        Some(if request { s.request_headers.clone() } else { s.response_headers.clone() })
+    }
+
+    /// Takes what a callback asked for on a stream (local response, close) outside its own callback.
+    pub fn take_stream_outcome(&mut self, id: u32) -> Outcome {
+        self.take_outcome(id, 0)
     }
 
     /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order).

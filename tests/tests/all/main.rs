@@ -5,6 +5,7 @@ mod balancing;
 mod failures;
 mod filters_body;
 mod filters_http;
+mod filters_pause;
 mod headers;
 mod http2_tls;
 mod routing;

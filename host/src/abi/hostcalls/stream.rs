@@ -61,11 +61,18 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
             ))
         },
     )?;
-    linker.func_wrap("env", "proxy_continue_stream", |_: Caller<'_, VmState>, raw: i32| {
-        // Streams are not paused across callbacks yet: resuming a direction that is not paused is a no-op.
-        status(stream_type(raw).and_then(|t| match t {
-            StreamType::Upstream => Err(Status::Unimplemented),
-            _ => Ok(()),
+    linker.func_wrap("env", "proxy_continue_stream", |mut c: Caller<'_, VmState>, raw: i32| {
+        // Recorded, and applied by the host after the callback returns; resuming a direction that is not
+        // paused is a no-op.
+        status(stream_type(raw).and_then(|t| {
+            let stream = c.data_mut().acting_stream();
+            match (t, stream) {
+                (StreamType::HttpRequest, Some(s)) => s.resume_request = true,
+                (StreamType::HttpResponse, Some(s)) => s.resume_response = true,
+                (StreamType::Upstream, _) => return Err(Status::Unimplemented),
+                _ => {}
+            }
+            Ok(())
         }))
     })?;
     linker.func_wrap("env", "proxy_close_stream", |mut c: Caller<'_, VmState>, raw: i32| {
@@ -75,8 +82,18 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
             }
         }))
     })?;
-    linker.func_wrap("env", "proxy_continue_request", |_: Caller<'_, VmState>| Status::Ok as i32)?;
-    linker.func_wrap("env", "proxy_continue_response", |_: Caller<'_, VmState>| Status::Ok as i32)?;
+    linker.func_wrap("env", "proxy_continue_request", |mut c: Caller<'_, VmState>| {
+        if let Some(s) = c.data_mut().acting_stream() {
+            s.resume_request = true;
+        }
+        Status::Ok as i32
+    })?;
+    linker.func_wrap("env", "proxy_continue_response", |mut c: Caller<'_, VmState>| {
+        if let Some(s) = c.data_mut().acting_stream() {
+            s.resume_response = true;
+        }
+        Status::Ok as i32
+    })?;
     linker.func_wrap("env", "proxy_set_effective_context", |mut c: Caller<'_, VmState>, id: i32| {
         let id = id as u32;
         let state = c.data_mut();

@@ -1,0 +1,46 @@
+//! Work a worker does for its VMs outside requests: delivering `proxy_on_tick` to the root contexts that
+//! set a tick period, and waking the streams those callbacks resume.
+
+use super::{FilterPlan, VmSlot};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often an idle VM is checked for a newly set tick period.
+const IDLE_CHECK: Duration = Duration::from_millis(50);
+
+/// Delivers ticks to one VM's root contexts until the worker stops. A tick is armed again after the
+/// callback returns, so ticks drift by the callback's duration, as in Envoy.
+pub async fn ticks(slot: Arc<Mutex<VmSlot>>, plan: Arc<FilterPlan>) {
+    let mut next: HashMap<(u64, u32), Instant> = HashMap::new();
+    loop {
+        let now = Instant::now();
+        let mut wait = IDLE_CHECK;
+        {
+            let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let generation = guard.generation;
+            let periods = match guard.ready(&plan) {
+                Some(vm) => vm.tick_periods(),
+                None => Vec::new(),
+            };
+            next.retain(|(g, root), _| *g == generation && periods.iter().any(|(r, _)| r == root));
+            for (root, period) in periods {
+                let due = *next.entry((generation, root)).or_insert(now + period);
+                if due <= now {
+                    let result = guard.vm.as_mut().map(|vm| vm.on_tick(root));
+                    if let Some(Err(e)) = result {
+                        tracing::error!(error = %e, "filter failed in proxy_on_tick");
+                        guard.note_failure();
+                    }
+                    guard.wake();
+                    next.insert((generation, root), Instant::now() + period);
+                    wait = wait.min(period);
+                } else {
+                    wait = wait.min(due - now);
+                }
+            }
+        }
+        tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+    }
+}
