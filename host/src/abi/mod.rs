@@ -2,6 +2,7 @@
 //! each calling a Rust function with an idiomatic name; the WASI preview-1 shim; the checked guest-memory
 //! helper. ABI numbers and codecs come from `weir_sdk::abi`, the one definition shared with guests.
 
+pub mod callout;
 pub mod hostcalls;
 pub mod memory;
 pub mod shared;
@@ -9,7 +10,7 @@ pub mod state;
 pub mod stream;
 pub mod wasi;
 
-pub use shared::HostShared;
+pub use shared::{HostShared, QueueListener};
 pub use state::{PluginInfo, VmIdentity, VmState};
 
 use wasmtime::Linker;

@@ -1,7 +1,7 @@
 //! What a VM's store holds: the guest's allocator, its limits, who it is (for logs), and the data the
 //! current callback may see through hostcalls.
 
-use super::shared::HostShared;
+use super::shared::{HostShared, QueueListener};
 use super::stream::StreamData;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,6 +62,11 @@ pub struct VmState {
     pub roots: Vec<u32>,
     /// Tick periods set with `proxy_set_tick_period_milliseconds`, by root context (absent: no ticks).
     pub tick_periods: HashMap<u32, std::time::Duration>,
+    /// HTTP callouts started, being answered, and their status.
+    pub callouts: super::callout::Callouts,
+    /// Who to wake when an item arrives on a queue this VM registered (`proxy_register_shared_queue`); the
+    /// worker that runs the VM sets it. `None`: the VM's registrations wake nobody.
+    pub queue_listener: Option<Arc<dyn QueueListener>>,
 }
 
 impl VmState {
@@ -115,6 +120,8 @@ impl VmState {
             streams: HashMap::new(),
             roots: Vec::new(),
             tick_periods: HashMap::new(),
+            callouts: super::callout::Callouts::default(),
+            queue_listener: None,
         }
     }
 }

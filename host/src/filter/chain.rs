@@ -179,6 +179,8 @@ fn step(
     vm.set_tag(a.tag.clone());
     let result =
         if request { vm.on_request_headers(id, headers, eos) } else { vm.on_response_headers(id, headers, eos) };
+    // Starts the callouts it asked for and wakes streams it resumed (another stream, via the effective context).
+    slot.wake();
     match result {
         Err(e) => {
             tracing::error!(filter = %a.tag, error = %e, "filter failed");

@@ -1,5 +1,6 @@
 //! Work a worker does for its VMs outside requests: delivering `proxy_on_tick` to the root contexts that
-//! set a tick period, and waking the streams those callbacks resume.
+//! set a tick period and `proxy_on_queue_ready` to the root that registered a queue, and waking the streams
+//! those callbacks resume.
 
 use super::{FilterPlan, VmSlot};
 use std::collections::HashMap;
@@ -12,7 +13,11 @@ const IDLE_CHECK: Duration = Duration::from_millis(50);
 
 /// Delivers ticks to one VM's root contexts until the worker stops. A tick is armed again after the
 /// callback returns, so ticks drift by the callback's duration, as in Envoy.
-pub async fn ticks(slot: Arc<Mutex<VmSlot>>, plan: Arc<FilterPlan>) {
+pub async fn ticks(
+    slot: Arc<Mutex<VmSlot>>,
+    plan: Arc<FilterPlan>,
+    mut inbox: Option<tokio::sync::mpsc::UnboundedReceiver<u32>>,
+) {
     let mut next: HashMap<(u64, u32), Instant> = HashMap::new();
     loop {
         let now = Instant::now();
@@ -41,6 +46,30 @@ pub async fn ticks(slot: Arc<Mutex<VmSlot>>, plan: Arc<FilterPlan>) {
                 }
             }
         }
-        tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        let sleep = tokio::time::sleep(wait.max(Duration::from_millis(1)));
+        match inbox.as_mut() {
+            Some(rx) => {
+                tokio::select! {
+                    _ = sleep => {}
+                    queue = rx.recv() => match queue {
+                        Some(queue) => queue_ready(&slot, &plan, queue),
+                        None => inbox = None,
+                    },
+                }
+            }
+            None => sleep.await,
+        }
     }
+}
+
+/// `proxy_on_queue_ready(root, queue)` to the root context that registered the queue last.
+fn queue_ready(slot: &Arc<Mutex<VmSlot>>, plan: &FilterPlan, queue: u32) {
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(root) = plan.runtime.host().queues.registrant_root(queue) else { return };
+    let Some(vm) = guard.vm.as_mut().filter(|v| !v.failed()) else { return };
+    if let Err(e) = vm.on_queue_ready(root, queue) {
+        tracing::error!(error = %e, "filter failed in proxy_on_queue_ready");
+        guard.note_failure();
+    }
+    guard.wake();
 }

@@ -5,6 +5,7 @@
 //! contexts are created and configured again.
 
 mod body;
+mod callout;
 mod chain;
 mod events;
 
@@ -71,6 +72,8 @@ struct VmPlan {
 /// does) and shared by every worker.
 pub struct FilterPlan {
     runtime: Arc<WasmRuntime>,
+    /// Cluster names callouts may target.
+    clusters: Arc<[String]>,
     vms: Vec<VmPlan>,
     /// Per route (by index): the attachments in chain order.
     routes: Vec<Vec<AttachmentPlan>>,
@@ -88,7 +91,11 @@ struct AttachmentPlan {
 impl FilterPlan {
     /// Loads every module once and starts and configures every attachment on a canary VM, so a module
     /// that does not load or a configuration the filter refuses stops the start with the filter's words.
-    pub fn build(runtime: Arc<WasmRuntime>, routes: &[config::Route]) -> Result<FilterPlan, FilterSetupError> {
+    pub fn build(
+        runtime: Arc<WasmRuntime>,
+        routes: &[config::Route],
+        clusters: &[config::Cluster],
+    ) -> Result<FilterPlan, FilterSetupError> {
         let mut vms: Vec<VmPlan> = Vec::new();
         let mut plan_routes = Vec::new();
         for route in routes {
@@ -137,10 +144,11 @@ impl FilterPlan {
             }
             plan_routes.push(chain);
         }
-        let plan = FilterPlan { runtime, vms, routes: plan_routes };
+        let clusters: Arc<[String]> = clusters.iter().map(|c| c.name.clone()).collect();
+        let plan = FilterPlan { runtime, clusters, vms, routes: plan_routes };
         // Canary: every VM started and every root configured once, here, before any worker runs.
         for (i, _) in plan.vms.iter().enumerate() {
-            plan.start_vm(i, usize::MAX).map_err(|(root, source)| {
+            plan.start_vm(i, usize::MAX, None).map_err(|(root, source)| {
                 let (route, filter) = plan.describe(i, root);
                 FilterSetupError::Start { route, filter, source: Box::new(source) }
             })?;
@@ -156,11 +164,21 @@ impl FilterPlan {
 
     /// Starts VM `i` and creates its root contexts; on failure, which root failed.
     #[allow(clippy::result_large_err)] // start-up only
-    fn start_vm(&self, i: usize, worker: usize) -> Result<(Vm, Vec<u32>), (usize, VmError)> {
+    fn start_vm(
+        &self,
+        i: usize,
+        worker: usize,
+        listener: Option<Arc<dyn crate::abi::QueueListener>>,
+    ) -> Result<(Vm, Vec<u32>), (usize, VmError)> {
         let plan = &self.vms[i];
         let vm_id: Arc<str> = plan.vm_id.as_str().into();
         let mut vm = Vm::start(&self.runtime, plan.module.clone(), worker, vm_id, plan.vm_configuration.clone())
             .map_err(|e| (0, e))?;
+        vm.set_callout_clusters(self.clusters.clone());
+        // Before the roots start: on_configure is where filters register their queues.
+        if let Some(listener) = listener {
+            vm.set_queue_listener(listener);
+        }
         let mut ids = Vec::new();
         for (r, (tag, config)) in plan.roots.iter().enumerate() {
             ids.push(vm.create_root(tag.clone(), plan.plugins[r].clone(), config.clone()).map_err(|e| (r, e))?);
@@ -186,6 +204,13 @@ pub struct VmSlot {
     retry_at: Option<Instant>,
     /// Paused streams waiting for a resume (or an answer): (context, request side?) → signal.
     waiters: HashMap<(u32, bool), oneshot::Sender<()>>,
+    /// Runs the callouts this VM's callbacks start.
+    runner: Arc<callout::CalloutRunner>,
+    /// Queue notifications for this VM, and the receiving end the worker's background task takes.
+    mailbox: Arc<QueueMailbox>,
+    inbox: Option<tokio::sync::mpsc::UnboundedReceiver<u32>>,
+    /// This slot, for callout answers to find it.
+    me: std::sync::Weak<Mutex<VmSlot>>,
 }
 
 impl VmSlot {
@@ -194,6 +219,10 @@ impl VmSlot {
     /// takes effect once that callback has returned, never re-entrantly.
     pub(crate) fn wake(&mut self) {
         let Some(vm) = self.vm.as_mut() else { return };
+        let callouts = vm.take_callouts();
+        if !callouts.is_empty() {
+            callout::spawn(&self.runner, &self.me, self.generation, callouts);
+        }
         if self.waiters.is_empty() {
             let _ = vm.take_wakeups();
             return;
@@ -218,7 +247,7 @@ impl VmSlot {
             if self.retry_at.is_some_and(|t| Instant::now() < t) {
                 return None;
             }
-            match plan.start_vm(self.index, self.worker) {
+            match plan.start_vm(self.index, self.worker, Some(self.mailbox.clone())) {
                 Ok((vm, roots)) => {
                     tracing::info!(module = %plan.vms[self.index].module.name, worker = self.worker, restarts = self.failures, "filter VM replaced");
                     self.vm = Some(vm);
@@ -244,10 +273,20 @@ impl VmSlot {
     }
 }
 
+/// Posts queue notifications to the worker that owns a VM (enqueue may run on any worker).
+struct QueueMailbox(tokio::sync::mpsc::UnboundedSender<u32>);
+
+impl crate::abi::QueueListener for QueueMailbox {
+    fn queue_ready(&self, queue_id: u32) {
+        let _ = self.0.send(queue_id);
+    }
+}
+
 /// One worker's filters.
 pub struct WorkerFilters {
     plan: Arc<FilterPlan>,
     slots: Vec<Arc<Mutex<VmSlot>>>,
+    runner: Arc<callout::CalloutRunner>,
 }
 
 /// An attachment as a worker runs it.
@@ -265,23 +304,33 @@ impl WorkerFilters {
     /// Starts this worker's VMs.
     pub fn new(plan: Arc<FilterPlan>, worker: usize) -> Result<WorkerFilters, FilterSetupError> {
         let mut slots = Vec::new();
+        let runner = Arc::new(callout::CalloutRunner::default());
         for i in 0..plan.vms.len() {
-            let (vm, roots) = plan.start_vm(i, worker).map_err(|(root, source)| {
+            let (tx, inbox) = tokio::sync::mpsc::unbounded_channel();
+            let mailbox = Arc::new(QueueMailbox(tx));
+            let (vm, roots) = plan.start_vm(i, worker, Some(mailbox.clone())).map_err(|(root, source)| {
                 let (route, filter) = plan.describe(i, root);
                 FilterSetupError::Start { route, filter, source: Box::new(source) }
             })?;
-            slots.push(Arc::new(Mutex::new(VmSlot {
-                index: i,
-                worker,
-                vm: Some(vm),
-                roots,
-                generation: 0,
-                failures: 0,
-                retry_at: None,
-                waiters: HashMap::new(),
-            })));
+            let runner = runner.clone();
+            slots.push(Arc::new_cyclic(|me| {
+                Mutex::new(VmSlot {
+                    index: i,
+                    worker,
+                    vm: Some(vm),
+                    roots,
+                    generation: 0,
+                    failures: 0,
+                    retry_at: None,
+                    waiters: HashMap::new(),
+                    runner,
+                    mailbox,
+                    inbox: Some(inbox),
+                    me: me.clone(),
+                })
+            }));
         }
-        Ok(WorkerFilters { plan, slots })
+        Ok(WorkerFilters { plan, slots, runner })
     }
 
     /// The chain of route `index`.
@@ -304,10 +353,16 @@ impl WorkerFilters {
         &self.plan
     }
 
+    /// Gives callouts the worker's clusters.
+    pub fn set_clusters(&self, clusters: Arc<Vec<crate::upstream::Cluster>>) {
+        let _ = self.runner.clusters.set(clusters);
+    }
+
     /// Starts this worker's background work (ticks); must run inside the worker's runtime.
     pub fn start_background(&self) {
         for slot in &self.slots {
-            tokio::spawn(events::ticks(slot.clone(), self.plan.clone()));
+            let inbox = slot.lock().unwrap_or_else(|e| e.into_inner()).inbox.take();
+            tokio::spawn(events::ticks(slot.clone(), self.plan.clone(), inbox));
         }
     }
 }

@@ -62,7 +62,7 @@ pub struct Pipeline {
     route_cluster: Vec<Option<usize>>,
     route_metrics: Vec<RouteMetrics>,
     unrouted_metrics: RouteMetrics,
-    clusters: Vec<upstream::Cluster>,
+    clusters: Arc<Vec<upstream::Cluster>>,
     access_log: bool,
     /// This worker's filter VMs, and each route's chain (by route index; empty: no filters).
     filters: Option<WorkerFilters>,
@@ -90,6 +90,10 @@ impl Pipeline {
             })
             .collect();
         let route_metrics = router.routes().iter().map(|r| metrics.route(&r.name, worker)).collect();
+        let clusters = Arc::new(clusters);
+        if let Some(f) = &filters {
+            f.set_clusters(clusters.clone());
+        }
         let chains = match &filters {
             Some(f) => (0..router.routes().len()).map(|i| f.chain(i)).collect(),
             None => Vec::new(),

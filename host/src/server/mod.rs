@@ -133,7 +133,7 @@ impl Gateway {
         let filter_plan = if config.routes.iter().any(|r| !r.filters.is_empty()) {
             let host = HostShared::new(metrics.clone());
             let runtime = WasmRuntime::new(Limits::default(), host).map_err(|e| StartError::Wasm(format!("{e:#}")))?;
-            Some(Arc::new(FilterPlan::build(runtime, &config.routes)?))
+            Some(Arc::new(FilterPlan::build(runtime, &config.routes, &config.clusters)?))
         } else {
             None
         };

@@ -1,15 +1,30 @@
 //! Prometheus metrics: one registry for the process, with handles resolved per worker ahead of time so
 //! the request path only touches atomics (and a histogram no other worker writes to).
+//!
+//! Metrics that filters define (`proxy_define_metric`) are exported as one family per kind, with the filter's
+//! metric name as the `name` label, registered the first time a filter defines a metric of that kind:
+//!
+//! | kind | exposition |
+//! |---|---|
+//! | counter | `weir_filter_counter_total{name="<metric name>"}` |
+//! | gauge | `weir_filter_gauge{name="<metric name>"}` |
+//! | histogram | `weir_filter_histogram_bucket{name="<metric name>",le="…"}`, `_sum`, `_count` |
+//!
+//! Histogram buckets are 1, 4, 16, … 4^15 (about 1.07e9): filters record sizes, counts and latencies in any
+//! unit, so the buckets span nine orders of magnitude.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
-use std::sync::Mutex;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Metric, Registry};
+use std::sync::{Mutex, OnceLock};
 
 type Labels = Vec<(&'static str, String)>;
+
+/// A histogram family whose histograms are built by a plain function.
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
 /// Duration buckets in seconds, 100 µs to about 30 s.
 const DURATION_BUCKETS: [f64; 16] =
@@ -17,6 +32,28 @@ const DURATION_BUCKETS: [f64; 16] =
 
 fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
+}
+
+/// Filter histogram buckets: 1, 4, 16, … 4^15.
+fn filter_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 4.0, 16))
+}
+
+/// A filter metric's name as an OpenMetrics label value. prometheus-client writes label values as they are,
+/// so `\`, `"` and a newline are escaped here and other control characters (which the text format cannot
+/// carry) become U+FFFD.
+fn filter_labels(name: &str) -> Labels {
+    let mut value = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\\' => value.push_str("\\\\"),
+            '"' => value.push_str("\\\""),
+            '\n' => value.push_str("\\n"),
+            c if c.is_control() => value.push(char::REPLACEMENT_CHARACTER),
+            c => value.push(c),
+        }
+    }
+    vec![("name", value)]
 }
 
 /// The process's metric families.
@@ -28,6 +65,9 @@ pub struct Metrics {
     upstream_timeouts: Family<Labels, Counter>,
     open_connections: Family<Labels, Gauge>,
     connections: Family<Labels, Counter>,
+    filter_counters: OnceLock<Family<Labels, Counter>>,
+    filter_gauges: OnceLock<Family<Labels, Gauge>>,
+    filter_histograms: OnceLock<HistogramFamily>,
 }
 
 impl Default for Metrics {
@@ -72,7 +112,47 @@ impl Metrics {
             upstream_timeouts,
             open_connections,
             connections,
+            filter_counters: OnceLock::new(),
+            filter_gauges: OnceLock::new(),
+            filter_histograms: OnceLock::new(),
         }
+    }
+
+    /// Registers a family after start (filter metrics appear when first defined).
+    fn register_late<M: Metric + Clone>(&self, name: &str, help: &str, family: &M) {
+        let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry.register(name, help, family.clone());
+    }
+
+    /// The counter behind filter metric `name` (`weir_filter_counter_total{name}`); every call for one name
+    /// returns a handle to the same value.
+    pub fn filter_counter(&self, name: &str) -> Counter {
+        let family = self.filter_counters.get_or_init(|| {
+            let family = Family::default();
+            self.register_late("filter_counter", "Counters defined by filters, by metric name", &family);
+            family
+        });
+        family.get_or_create(&filter_labels(name)).clone()
+    }
+
+    /// The gauge behind filter metric `name` (`weir_filter_gauge{name}`).
+    pub fn filter_gauge(&self, name: &str) -> Gauge {
+        let family = self.filter_gauges.get_or_init(|| {
+            let family = Family::default();
+            self.register_late("filter_gauge", "Gauges defined by filters, by metric name", &family);
+            family
+        });
+        family.get_or_create(&filter_labels(name)).clone()
+    }
+
+    /// The histogram behind filter metric `name` (`weir_filter_histogram{name}`).
+    pub fn filter_histogram(&self, name: &str) -> Histogram {
+        let family = self.filter_histograms.get_or_init(|| {
+            let family = HistogramFamily::new_with_constructor(filter_histogram);
+            self.register_late("filter_histogram", "Histograms defined by filters, by metric name", &family);
+            family
+        });
+        family.get_or_create(&filter_labels(name)).clone()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -163,4 +243,30 @@ pub struct ListenerMetrics {
     pub open: Gauge,
     /// Connections accepted since start.
     pub accepted: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_metrics_render_under_one_family_per_kind() {
+        let m = Metrics::new();
+        assert!(!m.render().contains("weir_filter_"), "families appear only once a filter defines a metric");
+        m.filter_counter("reqs").inc_by(3);
+        assert_eq!(m.filter_counter("reqs").get(), 3, "one name, one value");
+        m.filter_gauge("in_flight").set(-2);
+        m.filter_histogram("sizes").observe(5.0);
+        m.filter_counter("odd \"name\"\\\nend\r").inc();
+        let text = m.render();
+        for line in [
+            "weir_filter_counter_total{name=\"reqs\"} 3",
+            "weir_filter_gauge{name=\"in_flight\"} -2",
+            "weir_filter_histogram_bucket{le=\"16.0\",name=\"sizes\"} 1",
+            "weir_filter_histogram_count{name=\"sizes\"} 1",
+            "weir_filter_counter_total{name=\"odd \\\"name\\\"\\\\\\nend\u{fffd}\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
 }

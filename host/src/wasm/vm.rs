@@ -4,6 +4,7 @@
 
 use super::engine::WasmRuntime;
 use super::module::LoadedModule;
+use crate::abi::callout::{Callout, CalloutResponse};
 use crate::abi::stream::{LocalResponse, Pairs, Phase, RequestInfo, StreamData};
 use crate::abi::{PluginInfo, VmIdentity, VmState};
 use std::sync::Arc;
@@ -72,11 +73,14 @@ struct Lifecycle {
     delete: Option<TypedFunc<u32, ()>>,
 }
 
+/// `proxy_on_http_call_response(root, token, headers, body, trailers)`.
+type CallResponseFn = TypedFunc<(u32, u32, u32, u32, u32), ()>;
+
 /// Typed handles to the HTTP stream exports.
 struct HttpCallbacks {
     tick: Option<TypedFunc<u32, ()>>,
     queue_ready: Option<TypedFunc<(u32, u32), ()>>,
-    http_call_response: Option<TypedFunc<(u32, u32, u32, u32, u32), ()>>,
+    http_call_response: Option<CallResponseFn>,
     request_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
     request_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
     request_body: Option<TypedFunc<(u32, u32, u32), u32>>,
@@ -377,6 +381,38 @@ impl Vm {
         let body = self.store.data_mut().streams.get_mut(&id).map(|s| std::mem::take(&mut s.body)).unwrap_or_default();
         let action = action?;
         Ok((self.take_outcome(id, action), body))
+    }
+
+    /// Where `proxy_on_queue_ready` notifications for queues this VM registers are posted.
+    pub fn set_queue_listener(&mut self, listener: Arc<dyn crate::abi::QueueListener>) {
+        self.store.data_mut().queue_listener = Some(listener);
+    }
+
+    /// The clusters callouts may target.
+    pub fn set_callout_clusters(&mut self, names: Arc<[String]>) {
+        self.store.data_mut().callouts.clusters = names;
+    }
+
+    /// Callouts the last callbacks started.
+    pub fn take_callouts(&mut self) -> Vec<Callout> {
+        std::mem::take(&mut self.store.data_mut().callouts.pending)
+    }
+
+    /// Delivers a callout's answer (`None`: it failed) with `proxy_on_http_call_response`.
+    pub fn deliver_callout(&mut self, callout: &Callout, answer: Option<CalloutResponse>) -> Result<(), VmError> {
+        let sizes = match &answer {
+            Some(r) => (r.headers.len() as u32, r.body.len() as u32, r.trailers.len() as u32),
+            None => (0, 0, 0),
+        };
+        let state = self.store.data_mut();
+        state.callouts.status = match &answer {
+            Some(_) => (0, Vec::new()),
+            None => (weir_sdk::abi::Status::BrokenConnection as u32, b"reset".to_vec()),
+        };
+        state.callouts.response = answer;
+        let result = self.on_http_call_response(callout.root, callout.token, sizes);
+        self.store.data_mut().callouts.response = None;
+        result
     }
 
     /// Tick periods the root contexts asked for.

@@ -20,6 +20,9 @@ fn buffer(state: &mut VmState, kind: BufferType) -> Result<Arc<[u8]>, Status> {
             // Outside its body callback a body reads as empty (Envoy drops the pointer after a resume).
             Ok(if stream.phase == phase { Arc::from(stream.body.as_slice()) } else { Arc::from(&[][..]) })
         }
+        BufferType::HttpCallResponseBody => {
+            state.callouts.response.as_ref().map(|r| Arc::from(r.body.as_slice())).ok_or(Status::NotFound)
+        }
         _ => Err(Status::NotFound),
     }
 }

@@ -36,8 +36,22 @@ fn kind(raw: i32) -> Result<MapType, Status> {
     MapType::try_from(raw as u32).map_err(|_| Status::BadArgument)
 }
 
+/// Maps 6 and 7: the callout answer, only during `proxy_on_http_call_response`.
+fn callout_map(state: &VmState, kind: MapType) -> Option<Option<&Pairs>> {
+    let response = state.callouts.response.as_ref();
+    match kind {
+        MapType::HttpCallResponseHeaders => Some(response.map(|r| &r.headers)),
+        MapType::HttpCallResponseTrailers => Some(response.map(|r| &r.trailers)),
+        _ => None,
+    }
+}
+
 fn get_pairs(c: &mut Caller<'_, VmState>, raw: i32, ret_ptr: u32, ret_len: u32) -> Result<(), Status> {
     let kind = kind(raw)?;
+    if let Some(map) = callout_map(c.data(), kind) {
+        let bytes = map.map(|m| encode_pairs(m)).unwrap_or_default();
+        return memory::return_bytes(c, &bytes, ret_ptr, ret_len);
+    }
     let bytes = match c.data_mut().acting_stream() {
         Some(s) => map(s, kind).map(|m| encode_pairs(m)).unwrap_or_default(),
         None => Vec::new(),
@@ -68,6 +82,10 @@ fn get_value(
 ) -> Result<(), Status> {
     let kind = kind(raw)?;
     let key = memory::read(c, key_ptr, key_len)?;
+    if let Some(map) = callout_map(c.data(), kind) {
+        let value = stream::first_value(map.ok_or(Status::BadArgument)?, &key).ok_or(Status::NotFound)?.to_vec();
+        return memory::return_bytes(c, &value, ret_ptr, ret_len);
+    }
     let value = {
         let stream = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
         let m = map(stream, kind).ok_or(Status::BadArgument)?;

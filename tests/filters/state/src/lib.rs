@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `on_configure` | registers shared queue `events`; defines counter `test_requests_total`, gauge `test_in_flight`, histogram `test_body_sizes`; `set_tick_period(50 ms)` |
 //! | `on_tick` | logs `tick` at info on the first tick only (the timer keeps running) |
-//! | `on_queue_ready` | dequeues every item of the queue and adds them to a count (logged at debug) |
-//! | request headers | counter +1; gauge +1; histogram records `x-size` if it parses as u64; shared key `hits` (decimal u64, missing → 0) set to +1 with a CAS retry loop (up to 10 retries on CasMismatch); enqueues `:path` on `events`; `set_property(["wasm_test","path"], path)` then reads it back; answers with a local reply 200, `content-type: application/json`, body `{"hits":N,"counter":C,"gauge":G,"property":"<read back>","source_address":"<source.address>"\|null,"request_path":"<request.path>"\|null,"plugin_name":"<plugin_name>"\|null}` (C and G from `get_metric`, null if it fails; `property` null if absent); returns Pause |
+//! | `on_queue_ready` | dequeues every item of the queue, adds them to a count (logged at debug) and publishes the count as shared data `dequeued` |
+//! | request headers | counter +1; gauge +1; histogram records `x-size` if it parses as u64; shared key `hits` (decimal u64, missing → 0) set to +1 with a CAS retry loop (up to 10 retries on CasMismatch); enqueues `:path` on `events`; `set_property(["wasm_test","path"], path)` then reads it back; answers with a local reply 200, `content-type: application/json`, body `{"hits":N,"counter":C,"gauge":G,"property":"<read back>","source_address":"<source.address>"\|null,"request_path":"<request.path>"\|null,"plugin_name":"<plugin_name>"\|null,"dequeued":N\|null}` (C and G from `get_metric`, null if it fails; `property` null if absent); returns Pause |
 //! | CAS retries exhausted | local reply 500, body `hits: CAS retries exhausted\n` (no JSON) |
 //! | `on_log` | gauge −1 (only if this request incremented it) |
 //! | every callback | logs the phase at debug |
@@ -83,6 +83,10 @@ impl RootContext for StateRoot {
             }
         }
         debug!("state root {}: dequeued {} items so far", self.context_id, self.dequeued);
+        // Published so requests can show that on_queue_ready ran (shared data key "dequeued").
+        if let Err(status) = self.set_shared_data("dequeued", Some(self.dequeued.to_string().as_bytes()), None) {
+            warn!("state root {}: publishing the dequeued count failed: {status:?}", self.context_id);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -182,6 +186,11 @@ impl HttpContext for State {
             "source_address": self.property_string(vec!["source", "address"]),
             "request_path": self.property_string(vec!["request", "path"]),
             "plugin_name": self.property_string(vec!["plugin_name"]),
+            "dequeued": self
+                .get_shared_data("dequeued")
+                .0
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok()),
         });
         let body = body.to_string();
         self.send_http_response(200, vec![("content-type", "application/json")], Some(body.as_bytes()));

@@ -1,0 +1,178 @@
+//! Every attribute, in and out of a stream, through `resolve`.
+
+use super::*;
+use std::sync::Arc;
+use std::time::Duration;
+use weir_sdk::abi::split_path;
+
+fn pairs(items: &[(&str, &str)]) -> Pairs {
+    items.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+}
+
+fn stream(phase: Phase) -> StreamData {
+    let info = RequestInfo {
+        source: "127.0.0.1:51234".parse().expect("addr"),
+        destination: "[::1]:8080".parse().expect("addr"),
+        tls: false,
+        protocol: "HTTP/1.1",
+        time: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+        route: Arc::from("api"),
+        cluster: Some(Arc::from("svc")),
+        connection_id: 42,
+    };
+    let mut properties = std::collections::HashMap::new();
+    properties.insert(b"wasm_test\0path".to_vec(), b"/set".to_vec());
+    properties.insert(b"custom.dotted".to_vec(), b"mine".to_vec());
+    StreamData {
+        info: Some(Arc::new(info)),
+        properties,
+        root: 1,
+        phase,
+        request_headers: pairs(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "shop.test"),
+            (":path", "/orders/7?id=1&x=2"),
+            ("user-agent", "curl/8"),
+            ("referer", "https://ref.test/"),
+            ("x-request-id", "req-1"),
+            ("accept", "a"),
+            ("accept", "b"),
+        ]),
+        response_headers: pairs(&[(":status", "201"), ("x-up", "1")]),
+        ..StreamData::default()
+    }
+}
+
+fn plugin() -> PluginInfo {
+    PluginInfo { name: Arc::from("state"), root_id: Arc::from("root-a"), vm_id: Arc::from("vm-a") }
+}
+
+fn s(v: &str) -> Result<Vec<u8>, Status> {
+    Ok(v.as_bytes().to_vec())
+}
+
+fn int(v: i64) -> Result<Vec<u8>, Status> {
+    Ok(v.to_le_bytes().to_vec())
+}
+
+fn map(items: &[(&str, &str)]) -> Result<Vec<u8>, Status> {
+    Ok(encode_map(&items.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect::<Vec<_>>()))
+}
+
+const NOT_FOUND: Result<Vec<u8>, Status> = Err(Status::NotFound);
+
+/// A row: where to look, the path, and the answer.
+type Row<'a> = (&'a PropertySource<'a>, &'static [u8], Result<Vec<u8>, Status>);
+
+#[test]
+fn attributes_in_a_stream() {
+    let request = stream(Phase::RequestHeaders);
+    let response = stream(Phase::ResponseHeaders);
+    let plugin = plugin();
+    let req = PropertySource { stream: Some(&request), plugin: Some(&plugin), vm_id: "vm-a" };
+    let resp = PropertySource { stream: Some(&response), plugin: Some(&plugin), vm_id: "vm-a" };
+    let request_map = map(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "shop.test"),
+        (":path", "/orders/7?id=1&x=2"),
+        ("user-agent", "curl/8"),
+        ("referer", "https://ref.test/"),
+        ("x-request-id", "req-1"),
+        ("accept", "a,b"),
+    ]);
+    let table: Vec<Row<'_>> = vec![
+        (&req, b"request\0path", s("/orders/7?id=1&x=2")),
+        (&req, b"request\0url_path", s("/orders/7")),
+        (&req, b"request\0query", s("id=1&x=2")),
+        (&req, b"request\0host", s("shop.test")),
+        (&req, b"request\0scheme", s("http")),
+        (&req, b"request\0method", s("GET")),
+        (&req, b"request\0headers", request_map),
+        (&req, b"request\0headers\0accept", s("a,b")),
+        (&req, b"request\0headers\0User-Agent", s("curl/8")),
+        (&req, b"request\0headers\0missing", NOT_FOUND),
+        (&req, b"request\0headers\0accept\0deeper", NOT_FOUND),
+        (&req, b"request\0referer", s("https://ref.test/")),
+        (&req, b"request\0useragent", s("curl/8")),
+        (&req, b"request\0id", s("req-1")),
+        (&req, b"request\0protocol", s("HTTP/1.1")),
+        (&req, b"request\0time", int(1_700_000_000_123_456_789)),
+        (&req, b"request\0path\0deeper", NOT_FOUND),
+        (&req, b"request\0nope", NOT_FOUND),
+        (&req, b"request", NOT_FOUND),
+        (&req, b"response\0code", NOT_FOUND),
+        (&req, b"response\0headers", NOT_FOUND),
+        (&resp, b"response\0code", int(201)),
+        (&resp, b"response\0headers", map(&[(":status", "201"), ("x-up", "1")])),
+        (&resp, b"response\0headers\0x-up", s("1")),
+        (&req, b"source\0address", s("127.0.0.1:51234")),
+        (&req, b"source\0port", int(51234)),
+        (&req, b"destination\0address", s("[::1]:8080")),
+        (&req, b"destination\0port", int(8080)),
+        (&req, b"connection\0id", Ok(42u64.to_le_bytes().to_vec())),
+        (&req, b"connection_id", Ok(42u64.to_le_bytes().to_vec())),
+        (&req, b"connection\0mtls", Ok(vec![0])),
+        (&req, b"xds\0route_name", s("api")),
+        (&req, b"route_name", s("api")),
+        (&req, b"xds\0cluster_name", s("svc")),
+        (&req, b"cluster_name", s("svc")),
+        (&req, b"plugin_name", s("state")),
+        (&req, b"plugin_root_id", s("root-a")),
+        (&req, b"plugin_vm_id", s("vm-a")),
+        // Values set with proxy_set_property, by raw path.
+        (&req, b"wasm_test\0path", s("/set")),
+        (&req, b"wasm_test", NOT_FOUND),
+        (&req, b"custom.dotted", s("mine")),
+        (&req, b"unknown", NOT_FOUND),
+        // A single dotted segment falls back to the attribute.
+        (&req, b"request.path", s("/orders/7?id=1&x=2")),
+        (&req, b"request.headers.x-request-id", s("req-1")),
+        (&req, b"source.address", s("127.0.0.1:51234")),
+        (&req, b"plugin_name.x", NOT_FOUND),
+        (&req, b"", NOT_FOUND),
+    ];
+    for (source, path, expect) in table {
+        assert_eq!(resolve(&split_path(path), source), expect, "{}", String::from_utf8_lossy(path).replace('\0', "/"));
+    }
+}
+
+#[test]
+fn attributes_outside_a_stream() {
+    let plugin = plugin();
+    let root = PropertySource { stream: None, plugin: Some(&plugin), vm_id: "vm-a" };
+    let vm = PropertySource { stream: None, plugin: None, vm_id: "vm-b" };
+    let bare = StreamData::default();
+    let no_info = PropertySource { stream: Some(&bare), plugin: None, vm_id: "" };
+    let table: Vec<Row<'_>> = vec![
+        (&root, b"plugin_name", s("state")),
+        (&root, b"plugin_root_id", s("root-a")),
+        (&root, b"plugin_vm_id", s("vm-a")),
+        (&vm, b"plugin_vm_id", s("vm-b")),
+        (&vm, b"plugin_name", NOT_FOUND),
+        (&root, b"request\0path", NOT_FOUND),
+        (&root, b"request\0headers", NOT_FOUND),
+        (&root, b"source\0address", NOT_FOUND),
+        (&root, b"connection\0mtls", NOT_FOUND),
+        (&root, b"wasm_test\0path", NOT_FOUND),
+        (&no_info, b"request\0headers", Ok(Vec::new())),
+        (&no_info, b"source\0port", NOT_FOUND),
+        (&no_info, b"xds\0route_name", NOT_FOUND),
+    ];
+    for (source, path, expect) in table {
+        assert_eq!(resolve(&split_path(path), source), expect, "{}", String::from_utf8_lossy(path).replace('\0', "/"));
+    }
+}
+
+#[test]
+fn a_route_without_a_cluster_has_no_cluster_name() {
+    let mut st = stream(Phase::RequestHeaders);
+    let mut info = st.info.as_deref().cloned().expect("info");
+    info.cluster = None;
+    st.info = Some(Arc::new(info));
+    let source = PropertySource { stream: Some(&st), plugin: None, vm_id: "" };
+    for path in [&b"xds\0cluster_name"[..], b"cluster_name"] {
+        assert_eq!(resolve(&split_path(path), &source), NOT_FOUND);
+    }
+}

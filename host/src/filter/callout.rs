@@ -1,0 +1,147 @@
+//! Running a filter's HTTP callouts on the worker's own upstream pools, and delivering each answer to the
+//! root context that asked, exactly once.
+
+use super::VmSlot;
+use crate::abi::callout::{Callout, CalloutResponse, MAX_CALLOUT_TIME};
+use crate::abi::stream::Pairs;
+use crate::upstream::{self, balance::Pick, UpstreamBody};
+use bytes::Bytes;
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// The largest callout answer body kept; a larger one fails the callout.
+pub const MAX_CALLOUT_BODY: usize = 16 << 20;
+
+/// What every VM slot of a worker needs to run callouts: the worker's clusters.
+#[derive(Default)]
+pub struct CalloutRunner {
+    /// The worker's clusters (set once the pipeline is built).
+    pub clusters: OnceLock<Arc<Vec<upstream::Cluster>>>,
+}
+
+/// Starts `callouts` on the current worker runtime; their answers go to `slot`.
+pub fn spawn(runner: &Arc<CalloutRunner>, slot: &Weak<Mutex<VmSlot>>, generation: u64, callouts: Vec<Callout>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Only the canary VM runs outside a worker; a callout from its on_configure is not sent.
+        if !callouts.is_empty() {
+            tracing::warn!(count = callouts.len(), "callouts started during configuration are not sent");
+        }
+        return;
+    }
+    for callout in callouts {
+        tokio::spawn(run(runner.clone(), slot.clone(), generation, callout));
+    }
+}
+
+async fn run(runner: Arc<CalloutRunner>, slot: Weak<Mutex<VmSlot>>, generation: u64, callout: Callout) {
+    let cluster = runner
+        .clusters
+        .get()
+        .and_then(|cs| cs.iter().position(|k| *k.name == callout.cluster).map(|i| (cs.clone(), i)));
+    tracing::debug!(token = callout.token, cluster = %callout.cluster, known = cluster.is_some(), "callout started");
+    let answer = match cluster {
+        Some((clusters, i)) => fetch(&clusters[i], &callout).await,
+        None => None,
+    };
+    tracing::debug!(token = callout.token, answered = answer.is_some(), "callout finished");
+    let Some(slot) = slot.upgrade() else { return };
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.generation != generation {
+        return; // the VM that asked was replaced; its token means nothing to the new one
+    }
+    let delivered = guard.vm.as_mut().filter(|v| !v.failed()).map(|vm| vm.deliver_callout(&callout, answer));
+    if let Some(Err(e)) = delivered {
+        tracing::error!(error = %e, "filter failed in proxy_on_http_call_response");
+        guard.note_failure();
+    }
+    guard.wake();
+}
+
+fn pseudo<'a>(pairs: &'a Pairs, name: &[u8]) -> Option<&'a [u8]> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+}
+
+/// Sends the callout and reads the whole answer. `None`: it failed (connect, reset, too large). A timeout
+/// answers 504, as Envoy's async client does.
+async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutResponse> {
+    let mut builder = http::Request::builder()
+        .method(pseudo(&c.headers, b":method").and_then(|m| http::Method::from_bytes(m).ok())?)
+        .header(http::header::HOST, pseudo(&c.headers, b":authority")?);
+    let path = pseudo(&c.headers, b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok())?;
+    let in_flight = cluster
+        .balancer
+        .pick(&Pick { client_ip: std::net::Ipv4Addr::LOCALHOST.into(), headers: &http::HeaderMap::new() });
+    let endpoint = &cluster.endpoints[in_flight.index()];
+    let uri = if cluster.http2 {
+        http::Uri::builder()
+            .scheme(cluster.scheme.clone())
+            .authority(endpoint.authority.clone())
+            .path_and_query(path)
+            .build()
+            .ok()?
+    } else {
+        http::Uri::from(path)
+    };
+    builder = builder.uri(uri);
+    for (k, v) in &c.headers {
+        if k.first() != Some(&b':') {
+            builder = builder.header(k.as_slice(), v.as_slice());
+        }
+    }
+    if !c.body.is_empty() {
+        builder = builder.header(http::header::CONTENT_LENGTH, c.body.len());
+    }
+    let body: UpstreamBody = Full::new(Bytes::from(c.body.clone())).map_err(|e| match e {}).boxed_unsync();
+    let request = builder.body(body).ok()?;
+    let exchange = async {
+        let (resp, mut lease) = cluster.send(in_flight.index(), request).await.ok()?;
+        let (head, mut body) = resp.into_parts();
+        let mut answer = CalloutResponse {
+            headers: vec![(b":status".to_vec(), head.status.as_str().as_bytes().to_vec())],
+            ..Default::default()
+        };
+        for (k, v) in &head.headers {
+            answer.headers.push((k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
+        }
+        loop {
+            let frame = std::future::poll_fn(|cx| {
+                lease.poll_upstream(cx);
+                std::pin::Pin::new(&mut body).poll_frame(cx)
+            })
+            .await;
+            match frame {
+                None => break,
+                Some(Err(_)) => return None,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        if answer.body.len() + data.len() > MAX_CALLOUT_BODY {
+                            return None;
+                        }
+                        answer.body.extend_from_slice(&data);
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            for (k, v) in &trailers {
+                                answer.trailers.push((k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
+                            }
+                        }
+                    }
+                },
+            }
+            if body.is_end_stream() {
+                break;
+            }
+        }
+        lease.release();
+        Some(answer)
+    };
+    match tokio::time::timeout(c.timeout.unwrap_or(MAX_CALLOUT_TIME), exchange).await {
+        Ok(answer) => answer,
+        Err(_) => Some(CalloutResponse {
+            headers: vec![(b":status".to_vec(), b"504".to_vec())],
+            body: b"upstream request timeout".to_vec(),
+            ..Default::default()
+        }),
+    }
+}
