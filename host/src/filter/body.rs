@@ -117,7 +117,7 @@ impl BodyChain {
                         FailurePolicy::FailClosed => {
                             return BodyVerdict::Fail {
                                 filter: stage.name.clone(),
-                                detail: e.to_string(),
+                                detail: e.summary(),
                                 too_large: false,
                             }
                         }

@@ -171,7 +171,7 @@ fn step(
                 }
                 Err(e) => {
                     slot.note_failure();
-                    return Step::Done(Decided::Fail(e.to_string()));
+                    return Step::Done(Decided::Fail(e.summary()));
                 }
             }
         }
@@ -185,7 +185,7 @@ fn step(
         Err(e) => {
             tracing::error!(filter = %a.tag, error = %e, "filter failed");
             slot.note_failure();
-            Step::Done(Decided::Fail(e.to_string()))
+            Step::Done(Decided::Fail(e.summary()))
         }
         Ok((outcome, headers)) => {
             if let Some(local) = outcome.local_response {

@@ -44,14 +44,19 @@ pin_project! {
         eos_sent: bool,
         pending_trailers: Option<http::HeaderMap>,
         done: bool,
-        stop: StopSlot,
+        stop: Option<StopSlot>,
     }
 }
 
 impl<B> Filtered<B> {
-    /// Wraps `inner`; with no chain it passes frames untouched.
+    /// Wraps `inner` with the body callbacks of `chain`; why it stopped early goes to `stop`.
     pub fn new(inner: B, chain: Option<BodyChain>, stop: StopSlot) -> Self {
-        Filtered { inner, chain, eos_sent: false, pending_trailers: None, done: false, stop }
+        Filtered { inner, chain, eos_sent: false, pending_trailers: None, done: false, stop: Some(stop) }
+    }
+
+    /// Passes frames untouched (no filters): nothing allocated.
+    pub fn passthrough(inner: B) -> Self {
+        Filtered { inner, chain: None, eos_sent: false, pending_trailers: None, done: false, stop: None }
     }
 }
 
@@ -124,13 +129,17 @@ where
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                 }
                 BodyVerdict::Respond(local) => {
-                    *this.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(BodyStop::Respond(local));
+                    if let Some(stop) = this.stop.as_ref() {
+                        *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(BodyStop::Respond(local));
+                    }
                     *this.done = true;
                     return Poll::Ready(Some(Err(Box::new(Stopped))));
                 }
                 BodyVerdict::Fail { filter, detail, too_large } => {
-                    *this.stop.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(BodyStop::Fail { filter, detail, too_large });
+                    if let Some(stop) = this.stop.as_ref() {
+                        *stop.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(BodyStop::Fail { filter, detail, too_large });
+                    }
                     *this.done = true;
                     return Poll::Ready(Some(Err(Box::new(Stopped))));
                 }

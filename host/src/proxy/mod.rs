@@ -243,7 +243,7 @@ impl Pipeline {
         let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
         let mut streams = None;
         let stop = StopSlot::default();
-        let mut body_chain = None;
+        let mut body_chain: Option<BodyChain> = None;
         if let (Some(chain), Some(filters)) = (chain, &self.filters) {
             let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
             let mut s = ChainStreams::default();
@@ -304,7 +304,10 @@ impl Pipeline {
             }
         };
         parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-        let body: UpstreamBody = Filtered::new(body, body_chain, stop.clone()).boxed_unsync();
+        let body: UpstreamBody = match body_chain {
+            Some(chain) => Filtered::new(body, Some(chain), stop.clone()).boxed_unsync(),
+            None => Filtered::passthrough(body).boxed_unsync(),
+        };
         let upstream_req = Request::from_parts(parts, body);
 
         let timeout = route.timeout.unwrap_or(cluster.request_timeout);
@@ -387,7 +390,7 @@ impl Pipeline {
             return resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion));
         }
         completion.status = resp.status().as_u16();
-        resp.map(|b| Observed::new(Either::Right(Filtered::new(b, None, StopSlot::default())), completion))
+        resp.map(|b| Observed::new(Either::Right(Filtered::passthrough(b)), completion))
     }
 }
 

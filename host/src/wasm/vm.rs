@@ -31,6 +31,8 @@ pub enum VmError {
         callback: &'static str,
         /// The trap, with the guest's backtrace when it has names.
         detail: String,
+        /// The root cause alone (e.g. "wasm trap: wasm `unreachable` instruction executed").
+        cause: String,
     },
     /// `proxy_on_vm_start` returned false.
     #[error("module {module}: proxy_on_vm_start refused to start{}", render_logs(.logs))]
@@ -54,6 +56,16 @@ pub enum VmError {
         /// Module name.
         module: String,
     },
+}
+
+impl VmError {
+    /// A one-line summary for clients: what failed, without the guest's backtrace (that goes to the log).
+    pub fn summary(&self) -> String {
+        match self {
+            VmError::Trap { module, callback, cause, .. } => format!("module {module}: {callback} trapped: {cause}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 fn render_logs(lines: &[String]) -> String {
@@ -236,7 +248,12 @@ impl Vm {
         self.store.data_mut().effective_context = None;
         result.map_err(|e| {
             self.failed = true;
-            VmError::Trap { module: self.module.name.clone(), callback, detail: format!("{e:#}") }
+            VmError::Trap {
+                module: self.module.name.clone(),
+                callback,
+                detail: format!("{e:#}"),
+                cause: e.root_cause().to_string(),
+            }
         })
     }
 

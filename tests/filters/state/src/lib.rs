@@ -8,7 +8,7 @@
 //! | `on_configure` | registers shared queue `events`; defines counter `test_requests_total`, gauge `test_in_flight`, histogram `test_body_sizes`; `set_tick_period(50 ms)` |
 //! | `on_tick` | logs `tick` at info on the first tick only (the timer keeps running) |
 //! | `on_queue_ready` | dequeues every item of the queue, adds them to a count (logged at debug) and publishes the count as shared data `dequeued` |
-//! | request headers | counter +1; gauge +1; histogram records `x-size` if it parses as u64; shared key `hits` (decimal u64, missing → 0) set to +1 with a CAS retry loop (up to 10 retries on CasMismatch); enqueues `:path` on `events`; `set_property(["wasm_test","path"], path)` then reads it back; answers with a local reply 200, `content-type: application/json`, body `{"hits":N,"counter":C,"gauge":G,"property":"<read back>","source_address":"<source.address>"\|null,"request_path":"<request.path>"\|null,"plugin_name":"<plugin_name>"\|null,"dequeued":N\|null}` (C and G from `get_metric`, null if it fails; `property` null if absent); returns Pause |
+//! | request headers | counter +1; gauge +1; histogram records `x-size` if it parses as u64; shared key `hits` (decimal u64, missing → 0) set to +1 with a CAS retry loop (up to 10 retries on CasMismatch); enqueues `:path` on `events`; `set_property(["wasm_test_path"], path)` (one segment: Envoy round-trips only those) then reads it back; answers with a local reply 200, `content-type: application/json`, body `{"hits":N,"counter":C,"gauge":G,"property":"<read back>","source_address":"<source.address>"\|null,"request_path":"<request.path>"\|null,"plugin_name":"<plugin_name>"\|null,"dequeued":N\|null}` (C and G from `get_metric`, null if it fails; `property` null if absent); returns Pause |
 //! | CAS retries exhausted | local reply 500, body `hits: CAS retries exhausted\n` (no JSON) |
 //! | `on_log` | gauge −1 (only if this request incremented it) |
 //! | every callback | logs the phase at debug |
@@ -173,8 +173,8 @@ impl HttpContext for State {
         if let Err(status) = self.enqueue_shared_queue(ids.queue, Some(path.as_bytes())) {
             warn!("state {}: enqueue failed: {status:?}", self.context_id);
         }
-        self.set_property(vec!["wasm_test", "path"], Some(path.as_bytes()));
-        let property = self.property_string(vec!["wasm_test", "path"]);
+        self.set_property(vec!["wasm_test_path"], Some(path.as_bytes()));
+        let property = self.property_string(vec!["wasm_test_path"]);
 
         let counter = hostcalls::get_metric(ids.counter).ok();
         let gauge = hostcalls::get_metric(ids.gauge).ok();

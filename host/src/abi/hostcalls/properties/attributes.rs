@@ -8,7 +8,7 @@
 use crate::abi::state::PluginInfo;
 use crate::abi::stream::{first_value, Pairs, Phase, RequestInfo, StreamData};
 use std::time::{SystemTime, UNIX_EPOCH};
-use weir_sdk::abi::{encode_bool, encode_i64, encode_map, encode_u64, join_path, Status};
+use weir_sdk::abi::{encode_bool, encode_i64, encode_map, encode_u64, Status};
 
 /// What properties are answered from.
 pub struct PropertySource<'a> {
@@ -161,7 +161,9 @@ fn attribute(path: &[&[u8]], s: &PropertySource<'_>) -> Option<Value> {
 /// The encoded value at `path`, or `NOT_FOUND`:
 ///
 /// 1. a path whose first segment names an attribute is that attribute (or nothing);
-/// 2. else a value set on this stream with `proxy_set_property` under the same path;
+/// 2. else a value set on this stream with `proxy_set_property` whose whole raw path equals this path's
+///    first segment: Envoy stores under the raw path but looks up only the first segment, so only
+///    single-segment names round-trip, and Weir does the same;
 /// 3. else a single dotted segment (`request.path`) is split on its first two dots and tried as an
 ///    attribute, a fallback for plugins written for hosts that accept dotted names (ABI §2.2).
 pub fn resolve(path: &[&[u8]], s: &PropertySource<'_>) -> Result<Vec<u8>, Status> {
@@ -169,7 +171,7 @@ pub fn resolve(path: &[&[u8]], s: &PropertySource<'_>) -> Result<Vec<u8>, Status
     if names_an_attribute(first) {
         return attribute(path, s).map(Value::encode).ok_or(Status::NotFound);
     }
-    if let Some(value) = s.stream.and_then(|st| st.properties.get(&join_path(path))) {
+    if let Some(value) = s.stream.and_then(|st| st.properties.get(*first)) {
         return Ok(value.clone());
     }
     if let [single] = path {
