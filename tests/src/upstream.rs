@@ -227,3 +227,11 @@ impl<T> futures_core::Stream for ReceiverStream<T> {
         self.0.poll_recv(cx)
     }
 }
+
+/// A `127.0.0.1:port` nothing listens on (bound, then released), for upstreams that refuse connections.
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    addr.to_string()
+}

@@ -6,17 +6,10 @@ use weir_tests::client::get_with;
 use weir_tests::upstream::Upstream;
 use weir_tests::TestGateway;
 
-fn closed_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    addr.to_string()
-}
-
 #[tokio::test]
 async fn unreachable_and_resetting_upstreams_answer_502() -> anyhow::Result<()> {
     let up = Upstream::start("flaky").await;
-    let dead = closed_port();
+    let dead = weir_tests::upstream::closed_port();
     let gw = TestGateway::start(json!({
         "routes": [
             {"name": "dead", "match": {"path": {"prefix": "/dead"}}, "cluster": "dead"},

@@ -7,13 +7,6 @@ use weir_tests::filters;
 use weir_tests::upstream::Upstream;
 use weir_tests::TestGateway;
 
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let a = l.local_addr().expect("addr");
-    drop(l);
-    a.to_string()
-}
-
 #[tokio::test]
 async fn a_callout_answer_resumes_or_denies_the_request() -> anyhow::Result<()> {
     let svc = Upstream::start("svc").await;
@@ -29,7 +22,7 @@ async fn a_callout_answer_resumes_or_denies_the_request() -> anyhow::Result<()> 
         "clusters": [
             {"name": "svc", "endpoints": [svc.endpoint()]},
             {"name": "auth", "endpoints": [auth.endpoint()]},
-            {"name": "dead", "endpoints": [dead_endpoint()]}
+            {"name": "dead", "endpoints": [weir_tests::upstream::closed_port()]}
         ]
     }))?;
 
