@@ -4,12 +4,16 @@
 usage: report.py META.tsv RUNS.tsv > report.md
 
 META.tsv: "key<TAB>value" lines written by bench/run (date, machine, versions, settings).
-RUNS.tsv: "label<TAB>name<TAB>variant<TAB>workers<TAB>connections<TAB>status<TAB>wrk-output-file".
-A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same variant.
+RUNS.tsv: "label<TAB>name<TAB>variant<TAB>workers<TAB>connections<TAB>status<TAB>wrk-output-file
+<TAB>cpu-ticks" (cpu-ticks: the server's utime+stime over the measured run, in 1/clk_tck s; may be
+empty). A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same
+variant (nginx has no "wasmN" variants). CPU per request is reported at 1 worker, 32 connections.
 """
 
 import re
 import sys
+
+CPU_WORKERS, CPU_CONNS = 1, 32  # the (workers, connections) of the CPU-per-request table
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 DURATION_RE = re.compile(r"^([0-9.]+)(us|ms|s|m|h)$")
@@ -62,9 +66,12 @@ def read_runs(path):
         for line in f:
             if not line.strip():
                 continue
-            label, name, variant, workers, conns, status, out = line.rstrip("\n").split("\t")
+            fields = line.rstrip("\n").split("\t")
+            label, name, variant, workers, conns, status, out = fields[:7]
+            ticks = fields[7] if len(fields) > 7 else ""
             run = {"label": label, "name": name, "variant": variant,
-                   "workers": int(workers), "conns": int(conns), "status": status}
+                   "workers": int(workers), "conns": int(conns), "status": status,
+                   "cpu_ticks": int(ticks) if ticks.strip() else None}
             try:
                 with open(out, encoding="utf-8", errors="replace") as g:
                     run.update(parse_wrk(g.read()))
@@ -104,6 +111,28 @@ def mib(kb):
     return f"{int(kb) / 1024:.1f} MiB" if kb else None
 
 
+def variant_key(variant):
+    """Sort order: plain first, then wasm1, wasm5, ... by filter count, then anything else."""
+    if not variant:
+        return (0, 0, "")
+    m = re.match(r"^wasm(\d+)$", variant)
+    return (1, int(m.group(1)), variant) if m else (2, 0, variant)
+
+
+def cpu_us_per_request(run, clk_tck):
+    """The server's CPU time over the measured run divided by the requests wrk completed, in us."""
+    if (run is None or run["status"] != "ok" or run["errors"] or run["cpu_ticks"] is None
+            or not run["requests"]):
+        return None
+    return run["cpu_ticks"] / clk_tck * 1e6 / run["requests"]
+
+
+def fmt_us(v, signed=False):
+    if v is None:
+        return "-"
+    return f"{v:+.1f}" if signed else f"{v:.1f}"
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -130,6 +159,14 @@ def main():
         "HTTP/1.1 keep-alive `GET /` through each proxy to one nginx backend (1 worker, "
         "23-byte body), everything on this machine over loopback. \"workers\" is the proxy's "
         "worker count (nginx `worker_processes`, Envoy `--concurrency`, Weir `--workers`).")
+    if meta.get("wasm_module"):
+        add("- Filters: variant `wasmN` runs N instances of the proxy-wasm test filter "
+            f"{meta['wasm_module']} on the route, configurations `{{\"name\":\"f1\"}}` .. "
+            "`{\"name\":\"fN\"}`, the same `.wasm` in both proxies, one VM per worker shared by "
+            "the N instances (Envoy: `envoy.filters.http.wasm` before the router, runtime V8; "
+            "Weir: the route's `filters`, Wasmtime). Per request each instance adds and sets "
+            "request headers and adds/sets two response headers. Filter logs are off in both "
+            f"(Envoy `--log-level warn`; Weir `RUST_LOG={meta.get('weir_rust_log', '?')}`).")
     add("")
     add("| target | workers | connections | requests/s | p50 (ms) | p99 (ms) | errors |")
     add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -146,28 +183,79 @@ def main():
         add("Weir relative to the references (same workers and connections; ratio > 1 means "
             "Weir served more requests/s):")
         add("")
+        add("The p99 check compares Weir's p99 with every reference run of that variant: Envoy and "
+            "nginx for plain, Envoy alone for the `wasmN` variants (nginx runs no proxy-wasm "
+            "filters).")
+        add("")
         add("| variant | workers | connections | Weir/Envoy req/s | Weir/nginx req/s "
-            "| Weir p99 <= both |")
+            "| Weir p99 <= references |")
         add("| --- | ---: | ---: | ---: | ---: | --- |")
+        weir_runs.sort(key=lambda r: (variant_key(r["variant"]), r["workers"], r["conns"]))
         for r in weir_runs:
             key = (r["variant"], r["workers"], r["conns"])
             envoy = by_key.get(("envoy",) + key)
             nginx = by_key.get(("nginx",) + key)
+            wasm = r["variant"].startswith("wasm")
             ok = r["status"] == "ok"
 
-            def ratio(ref):
+            def ratio(ref, absent="n/a"):
+                if ref is None and absent != "n/a":
+                    return absent
                 if not ok or ref is None or not ref["rps"]:
                     return "n/a"
                 return f"{r['rps'] / ref['rps']:.2f}"
 
-            if ok and envoy and nginx:
-                both = r["p99"] <= envoy["p99"] and r["p99"] <= nginx["p99"]
-                verdict = (f"{'yes' if both else 'no'} ({fmt_ms(r['p99'])} vs "
-                           f"{fmt_ms(envoy['p99'])} / {fmt_ms(nginx['p99'])} ms)")
+            refs = [("Envoy", envoy)] if wasm else [("Envoy", envoy), ("nginx", nginx)]
+            if ok and all(ref for _, ref in refs):
+                good = all(r["p99"] <= ref["p99"] for _, ref in refs)
+                verdict = (f"{'yes' if good else 'no'} ({fmt_ms(r['p99'])} vs "
+                           + " / ".join(f"{n} {fmt_ms(ref['p99'])}" for n, ref in refs) + " ms)")
             else:
                 verdict = "n/a"
             add(f"| {r['variant'] or 'plain'} | {r['workers']} | {r['conns']} | {ratio(envoy)} | "
-                f"{ratio(nginx)} | {verdict} |")
+                f"{ratio(nginx, '-' if wasm else 'n/a')} | {verdict} |")
+
+    clk_tck = int(meta.get("clk_tck") or 100)
+    cpu_rows = []
+    for name in ("envoy", "weir", "nginx"):
+        variants = sorted({r["variant"] for r in runs if r["name"] == name}, key=variant_key)
+        if not variants:
+            continue
+        at = {v: next((r for r in runs if r["name"] == name and r["variant"] == v
+                       and r["workers"] == CPU_WORKERS and r["conns"] == CPU_CONNS), None)
+              for v in variants}
+        cpu_rows.append((name, {v: cpu_us_per_request(at[v], clk_tck) for v in variants}))
+    wasm_variants = sorted({r["variant"] for r in runs if r["variant"].startswith("wasm")},
+                           key=variant_key)
+    if cpu_rows:
+        add("")
+        add(f"CPU per request at {CPU_WORKERS} worker and {CPU_CONNS} connections: the proxy "
+            "process's CPU time (utime + stime from `/proc/<pid>/stat`, all threads; nginx: its "
+            "process group, master and workers) over the measured wrk run, divided by the "
+            "requests wrk completed, in microseconds. The filter columns are differences of "
+            "those figures: one filter = wasm1 - plain; per filter in a chain of 5 = "
+            f"(wasm5 - plain) / 5. Clock-tick resolution is {1000 // clk_tck} ms of CPU per run.")
+        add("")
+        head = ["proxy", "plain (us/req)"] + [f"{v} (us/req)" for v in wasm_variants]
+        derived = []
+        if "wasm1" in wasm_variants:
+            derived.append(("one filter (us)", lambda c: (c.get("wasm1"), c.get(""), 1)))
+        for v in wasm_variants:
+            n = variant_key(v)[1]
+            if n > 1:
+                derived.append((f"per filter in a chain of {n} (us)",
+                                lambda c, v=v, n=n: (c.get(v), c.get(""), n)))
+        head += [d[0] for d in derived]
+        add("| " + " | ".join(head) + " |")
+        add("| --- |" + " ---: |" * (len(head) - 1))
+        for name, cpu in cpu_rows:
+            cells = [pretty(name), fmt_us(cpu.get(""))]
+            cells += [fmt_us(cpu.get(v)) for v in wasm_variants]
+            for _, get in derived:
+                with_f, plain, n = get(cpu)
+                cells.append("-" if with_f is None or plain is None
+                             else fmt_us((with_f - plain) / n, signed=True))
+            add("| " + " | ".join(cells) + " |")
 
     mem = []
     if mib(meta.get("weir_idle_rss_kb")):
@@ -184,7 +272,9 @@ def main():
             "are not comparable.")
     if meta.get("elapsed_s"):
         add("")
-        add(f"The run took {meta['elapsed_s']} s.")
+        measuring = (f" ({meta['measure_s']} s of it measuring: {len(runs)} wrk runs, start-ups, "
+                     "filter checks and the memory check)") if meta.get("measure_s") else ""
+        add(f"The run took {meta['elapsed_s']} s{measuring}.")
     print("\n".join(lines))
 
 
