@@ -17,6 +17,10 @@ impl From<BadAccess> for Status {
 }
 
 fn memory(caller: &mut Caller<'_, VmState>) -> Result<Memory, BadAccess> {
+    // Resolved once after instantiation: looking the export up by name on every access is measurable.
+    if let Some(m) = caller.data().memory {
+        return Ok(m);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(BadAccess),
@@ -29,6 +33,15 @@ fn range(ptr: u32, len: u32, size: usize) -> Result<std::ops::Range<usize>, BadA
         return Err(BadAccess);
     }
     Ok(ptr as usize..end as usize)
+}
+
+/// Checks that `(ptr, len)` lies inside guest memory, without copying.
+pub fn check(caller: &mut Caller<'_, VmState>, ptr: u32, len: u32) -> Result<(), BadAccess> {
+    if len == 0 {
+        return Ok(());
+    }
+    let mem = memory(caller)?;
+    range(ptr, len, mem.data_size(&*caller)).map(|_| ())
 }
 
 /// Copies `len` bytes at `ptr` out of guest memory. `(0, 0)` is the empty value.

@@ -41,6 +41,8 @@ pub struct VmState {
     pub plugins: HashMap<u32, PluginInfo>,
     /// `proxy_on_memory_allocate` (or `malloc`), resolved once after instantiation.
     pub allocator: Option<TypedFunc<u32, u32>>,
+    /// The exported memory, resolved once after instantiation.
+    pub memory: Option<wasmtime::Memory>,
     /// Memory, table and instance caps.
     pub limits: StoreLimits,
     /// The context whose callback is running (0: the VM itself).
@@ -54,6 +56,10 @@ pub struct VmState {
     /// Log lines the guest wrote during the current lifecycle call, kept so a refused configuration can be
     /// reported with the filter's own words.
     pub captured_logs: Vec<String>,
+    /// Whether log lines are being captured (only while a root context starts).
+    pub capturing: bool,
+    /// A hostcall asked to resume, answer or close some stream since the last check.
+    pub wakeups_pending: bool,
     /// `proxy_set_effective_context` for the rest of the current callback.
     pub effective_context: Option<u32>,
     /// HTTP contexts and what they may see.
@@ -110,12 +116,15 @@ impl VmState {
             vm_id,
             plugins: HashMap::new(),
             allocator: None,
+            memory: None,
             limits,
             current_context: 0,
             vm_configuration,
             plugin_configuration: None,
             log_tag,
             captured_logs: Vec::new(),
+            capturing: false,
+            wakeups_pending: false,
             effective_context: None,
             streams: HashMap::new(),
             roots: Vec::new(),

@@ -216,12 +216,13 @@ pub async fn run_request_headers(
     eos: bool,
 ) -> RequestVerdict {
     for (i, a) in chain.iter().enumerate() {
-        let before = headers.clone();
+        // Kept only where a failure falls back to them.
+        let before = (a.failure_policy == FailurePolicy::FailOpen).then(|| headers.clone());
         match step(filters, info, a, i, streams, headers, eos, true).decide(a, true).await {
             Decided::Continue(h) => headers = h,
             Decided::Respond(response) => return RequestVerdict::Respond { response, upto: i + 1 },
             Decided::Fail(detail) => match a.failure_policy {
-                FailurePolicy::FailOpen => headers = before,
+                FailurePolicy::FailOpen => headers = before.unwrap_or_default(),
                 FailurePolicy::FailClosed => return RequestVerdict::Fail { filter: a.name.clone(), detail },
             },
         }
@@ -242,12 +243,12 @@ pub async fn run_response_headers(
         if streams.contexts.get(i).is_none_or(Option::is_none) {
             continue; // this filter never saw the request (an earlier one answered or failed open)
         }
-        let before = headers.clone();
+        let before = (a.failure_policy == FailurePolicy::FailOpen).then(|| headers.clone());
         match step(filters, &None, a, i, streams, headers, eos, false).decide(a, false).await {
             Decided::Continue(h) => headers = h,
             Decided::Respond(response) => return ResponseVerdict::Respond(response),
             Decided::Fail(detail) => match a.failure_policy {
-                FailurePolicy::FailOpen => headers = before,
+                FailurePolicy::FailOpen => headers = before.unwrap_or_default(),
                 FailurePolicy::FailClosed => return ResponseVerdict::Fail { filter: a.name.clone(), detail },
             },
         }

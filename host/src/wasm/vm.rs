@@ -128,8 +128,8 @@ pub struct Outcome {
 /// A running VM.
 pub struct Vm {
     store: Store<VmState>,
-    lifecycle: Lifecycle,
-    http: HttpCallbacks,
+    lifecycle: Arc<Lifecycle>,
+    http: Arc<HttpCallbacks>,
     module: Arc<LoadedModule>,
     deadline_ticks: u64,
     next_context_id: u32,
@@ -171,6 +171,7 @@ impl Vm {
             .get_typed_func::<u32, u32>(&mut store, module.allocator)
             .map_err(|e| start_err(format!("{} has the wrong signature: {e:#}", module.allocator)))?;
         store.data_mut().allocator = Some(allocator);
+        store.data_mut().memory = instance.get_memory(&mut store, "memory");
         // Start: _initialize (then main(0, 0) if exported), or _start for WASI commands.
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             init.call(&mut store, ()).map_err(|e| start_err(format!("_initialize trapped: {e:#}")))?;
@@ -202,8 +203,8 @@ impl Vm {
         };
         Ok(Vm {
             store,
-            lifecycle,
-            http,
+            lifecycle: Arc::new(lifecycle),
+            http: Arc::new(http),
             module,
             deadline_ticks,
             next_context_id: 1,
@@ -269,19 +270,26 @@ impl Vm {
         self.next_context_id += 1;
         self.store.data_mut().log_tag = tag;
         self.store.data_mut().captured_logs.clear();
+        self.store.data_mut().capturing = true;
+        let result = self.start_root(id, plugin, plugin_configuration);
+        self.store.data_mut().capturing = false;
+        result
+    }
+
+    fn start_root(&mut self, id: u32, plugin: PluginInfo, plugin_configuration: Arc<[u8]>) -> Result<u32, VmError> {
         self.store.data_mut().roots.push(id);
         self.store.data_mut().plugins.insert(id, plugin);
-        if let Some(f) = self.lifecycle.context_create.clone() {
+        if let Some(f) = self.lifecycle.clone().context_create.as_ref() {
             self.call(&f, "proxy_on_context_create", id, (id, 0))?;
         }
-        if let Some(f) = self.lifecycle.vm_start.clone() {
+        if let Some(f) = self.lifecycle.clone().vm_start.as_ref() {
             let size = self.store.data().vm_configuration.len() as u32;
             if self.call(&f, "proxy_on_vm_start", id, (id, size))? == 0 {
                 let logs = std::mem::take(&mut self.store.data_mut().captured_logs);
                 return Err(VmError::VmStartRefused { module: self.module.name.clone(), logs });
             }
         }
-        if let Some(f) = self.lifecycle.configure.clone() {
+        if let Some(f) = self.lifecycle.clone().configure.as_ref() {
             let size = plugin_configuration.len() as u32;
             self.store.data_mut().plugin_configuration = Some(plugin_configuration);
             let accepted = self.call(&f, "proxy_on_configure", id, (id, size));
@@ -304,7 +312,7 @@ impl Vm {
         let id = self.next_context_id;
         self.next_context_id += 1;
         self.store.data_mut().streams.insert(id, StreamData { root, info, ..StreamData::default() });
-        if let Some(f) = self.lifecycle.context_create.clone() {
+        if let Some(f) = self.lifecycle.clone().context_create.as_ref() {
             if let Err(e) = self.call(&f, "proxy_on_context_create", id, (id, root)) {
                 self.store.data_mut().streams.remove(&id);
                 return Err(e);
@@ -355,10 +363,11 @@ impl Vm {
         } else {
             stream.response_headers = headers;
         }
+        let http = self.http.clone();
         let (v2, v1, name) = if request {
-            (self.http.request_headers.clone(), self.http.request_headers_v1.clone(), "proxy_on_request_headers")
+            (http.request_headers.as_ref(), http.request_headers_v1.as_ref(), "proxy_on_request_headers")
         } else {
-            (self.http.response_headers.clone(), self.http.response_headers_v1.clone(), "proxy_on_response_headers")
+            (http.response_headers.as_ref(), http.response_headers_v1.as_ref(), "proxy_on_response_headers")
         };
         let action = match (v2, v1) {
             (Some(f), _) => self.call(&f, name, id, (id, n, u32::from(eos))),
@@ -383,7 +392,8 @@ impl Vm {
         chunk: Vec<u8>,
         end_of_stream: bool,
     ) -> Result<(Outcome, Vec<u8>), VmError> {
-        let f = if request { self.http.request_body.clone() } else { self.http.response_body.clone() };
+        let http = self.http.clone();
+        let f = if request { http.request_body.as_ref() } else { http.response_body.as_ref() };
         let Some(f) = f else {
             return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, chunk));
         };
@@ -439,7 +449,7 @@ impl Vm {
 
     /// `proxy_on_tick(root)`.
     pub fn on_tick(&mut self, root: u32) -> Result<(), VmError> {
-        match self.http.tick.clone() {
+        match self.http.clone().tick.as_ref() {
             Some(f) => self.call(&f, "proxy_on_tick", root, root),
             None => Ok(()),
         }
@@ -447,7 +457,7 @@ impl Vm {
 
     /// `proxy_on_queue_ready(root, queue)`.
     pub fn on_queue_ready(&mut self, root: u32, queue: u32) -> Result<(), VmError> {
-        match self.http.queue_ready.clone() {
+        match self.http.clone().queue_ready.as_ref() {
             Some(f) => self.call(&f, "proxy_on_queue_ready", root, (root, queue)),
             None => Ok(()),
         }
@@ -455,7 +465,7 @@ impl Vm {
 
     /// `proxy_on_http_call_response(root, token, headers, body, trailers)`.
     pub fn on_http_call_response(&mut self, root: u32, token: u32, sizes: (u32, u32, u32)) -> Result<(), VmError> {
-        match self.http.http_call_response.clone() {
+        match self.http.clone().http_call_response.as_ref() {
             Some(f) => self.call(&f, "proxy_on_http_call_response", root, (root, token, sizes.0, sizes.1, sizes.2)),
             None => Ok(()),
         }
@@ -465,6 +475,9 @@ impl Vm {
     /// `(context, request side?)` for each resume, plus every stream holding a local response or a close.
     pub fn take_wakeups(&mut self) -> Vec<(u32, Wakeup)> {
         let mut out = Vec::new();
+        if !std::mem::take(&mut self.store.data_mut().wakeups_pending) {
+            return out;
+        }
         for (id, s) in self.store.data_mut().streams.iter_mut() {
             if s.local_response.is_some() || s.close {
                 out.push((*id, Wakeup::Answered));
@@ -499,7 +512,7 @@ impl Vm {
             return Ok(());
         }
         let result = (|| {
-            if let Some(f) = self.http.log.clone() {
+            if let Some(f) = self.http.clone().log.as_ref() {
                 self.call(&f, "proxy_on_log", id, id)?;
             }
             self.delete_context(id)
@@ -510,10 +523,10 @@ impl Vm {
 
     /// Ends a context: `proxy_on_done` then `proxy_on_delete`.
     pub fn delete_context(&mut self, id: u32) -> Result<(), VmError> {
-        if let Some(f) = self.lifecycle.done.clone() {
+        if let Some(f) = self.lifecycle.clone().done.as_ref() {
             self.call(&f, "proxy_on_done", id, id)?;
         }
-        if let Some(f) = self.lifecycle.delete.clone() {
+        if let Some(f) = self.lifecycle.clone().delete.as_ref() {
             self.call(&f, "proxy_on_delete", id, id)?;
         }
         Ok(())

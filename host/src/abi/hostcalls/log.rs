@@ -30,6 +30,18 @@ fn enabled_level() -> LogLevel {
 
 fn log(caller: &mut Caller<'_, VmState>, level: u32, ptr: u32, len: u32) -> Result<(), Status> {
     let level = LogLevel::try_from(level).map_err(|_| Status::BadArgument)?;
+    // Filters log every callback at debug; most lines are dropped. Check bounds, and copy only what is kept.
+    let wanted = match level {
+        LogLevel::Trace => tracing::enabled!(target: "weir::filter", tracing::Level::TRACE),
+        LogLevel::Debug => tracing::enabled!(target: "weir::filter", tracing::Level::DEBUG),
+        LogLevel::Info => tracing::enabled!(target: "weir::filter", tracing::Level::INFO),
+        LogLevel::Warn => tracing::enabled!(target: "weir::filter", tracing::Level::WARN),
+        _ => true,
+    };
+    let capture = caller.data().capturing && level >= LogLevel::Info;
+    if !wanted && !capture {
+        return memory::check(caller, ptr, len).map_err(Status::from);
+    }
     let msg = memory::read(caller, ptr, len)?;
     let text = String::from_utf8_lossy(&msg).into_owned();
     let tag = caller.data().log_tag.clone();
@@ -40,7 +52,7 @@ fn log(caller: &mut Caller<'_, VmState>, level: u32, ptr: u32, len: u32) -> Resu
         LogLevel::Warn => tracing::warn!(target: "weir::filter", filter = %tag, "{text}"),
         _ => tracing::error!(target: "weir::filter", filter = %tag, "{text}"),
     }
-    if level >= LogLevel::Info {
+    if capture {
         let state = caller.data_mut();
         if state.captured_logs.len() < 64 {
             state.captured_logs.push(text);

@@ -27,6 +27,7 @@ fn send_local_response(
         .unwrap_or_default();
     let status_code = if (100..=599).contains(&code) { code as u16 } else { 500 };
     // Outside an HTTP stream (a root context, a tick) Envoy does nothing and returns OK.
+    c.data_mut().wakeups_pending = true;
     if let Some(stream) = c.data_mut().acting_stream() {
         // A second local response in one stream is ignored (it crashed Envoy, envoy#23047).
         if stream.local_response.is_none() {
@@ -65,6 +66,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
         // Recorded, and applied by the host after the callback returns; resuming a direction that is not
         // paused is a no-op.
         status(stream_type(raw).and_then(|t| {
+            c.data_mut().wakeups_pending = true;
             let stream = c.data_mut().acting_stream();
             match (t, stream) {
                 (StreamType::HttpRequest, Some(s)) => s.resume_request = true,
@@ -77,18 +79,21 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
     })?;
     linker.func_wrap("env", "proxy_close_stream", |mut c: Caller<'_, VmState>, raw: i32| {
         status(stream_type(raw).map(|_| {
+            c.data_mut().wakeups_pending = true;
             if let Some(s) = c.data_mut().acting_stream() {
                 s.close = true;
             }
         }))
     })?;
     linker.func_wrap("env", "proxy_continue_request", |mut c: Caller<'_, VmState>| {
+        c.data_mut().wakeups_pending = true;
         if let Some(s) = c.data_mut().acting_stream() {
             s.resume_request = true;
         }
         Status::Ok as i32
     })?;
     linker.func_wrap("env", "proxy_continue_response", |mut c: Caller<'_, VmState>| {
+        c.data_mut().wakeups_pending = true;
         if let Some(s) = c.data_mut().acting_stream() {
             s.resume_response = true;
         }
