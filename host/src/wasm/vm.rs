@@ -280,11 +280,11 @@ impl Vm {
         self.store.data_mut().roots.push(id);
         self.store.data_mut().plugins.insert(id, plugin);
         if let Some(f) = self.lifecycle.clone().context_create.as_ref() {
-            self.call(&f, "proxy_on_context_create", id, (id, 0))?;
+            self.call(f, "proxy_on_context_create", id, (id, 0))?;
         }
         if let Some(f) = self.lifecycle.clone().vm_start.as_ref() {
             let size = self.store.data().vm_configuration.len() as u32;
-            if self.call(&f, "proxy_on_vm_start", id, (id, size))? == 0 {
+            if self.call(f, "proxy_on_vm_start", id, (id, size))? == 0 {
                 let logs = std::mem::take(&mut self.store.data_mut().captured_logs);
                 return Err(VmError::VmStartRefused { module: self.module.name.clone(), logs });
             }
@@ -292,7 +292,7 @@ impl Vm {
         if let Some(f) = self.lifecycle.clone().configure.as_ref() {
             let size = plugin_configuration.len() as u32;
             self.store.data_mut().plugin_configuration = Some(plugin_configuration);
-            let accepted = self.call(&f, "proxy_on_configure", id, (id, size));
+            let accepted = self.call(f, "proxy_on_configure", id, (id, size));
             self.store.data_mut().plugin_configuration = None;
             if accepted? == 0 {
                 let logs = std::mem::take(&mut self.store.data_mut().captured_logs);
@@ -313,7 +313,7 @@ impl Vm {
         self.next_context_id += 1;
         self.store.data_mut().streams.insert(id, StreamData { root, info, ..StreamData::default() });
         if let Some(f) = self.lifecycle.clone().context_create.as_ref() {
-            if let Err(e) = self.call(&f, "proxy_on_context_create", id, (id, root)) {
+            if let Err(e) = self.call(f, "proxy_on_context_create", id, (id, root)) {
                 self.store.data_mut().streams.remove(&id);
                 return Err(e);
             }
@@ -370,8 +370,8 @@ impl Vm {
             (http.response_headers.as_ref(), http.response_headers_v1.as_ref(), "proxy_on_response_headers")
         };
         let action = match (v2, v1) {
-            (Some(f), _) => self.call(&f, name, id, (id, n, u32::from(eos))),
-            (None, Some(f)) => self.call(&f, name, id, (id, n)),
+            (Some(f), _) => self.call(f, name, id, (id, n, u32::from(eos))),
+            (None, Some(f)) => self.call(f, name, id, (id, n)),
             (None, None) => Ok(0),
         };
         let headers = match self.store.data_mut().streams.get_mut(&id) {
@@ -404,7 +404,7 @@ impl Vm {
         stream.phase = if request { Phase::RequestBody } else { Phase::ResponseBody };
         stream.body = chunk;
         let name = if request { "proxy_on_request_body" } else { "proxy_on_response_body" };
-        let action = self.call(&f, name, id, (id, size, u32::from(end_of_stream)));
+        let action = self.call(f, name, id, (id, size, u32::from(end_of_stream)));
         let body = self.store.data_mut().streams.get_mut(&id).map(|s| std::mem::take(&mut s.body)).unwrap_or_default();
         let action = action?;
         Ok((self.take_outcome(id, action), body))
@@ -450,7 +450,7 @@ impl Vm {
     /// `proxy_on_tick(root)`.
     pub fn on_tick(&mut self, root: u32) -> Result<(), VmError> {
         match self.http.clone().tick.as_ref() {
-            Some(f) => self.call(&f, "proxy_on_tick", root, root),
+            Some(f) => self.call(f, "proxy_on_tick", root, root),
             None => Ok(()),
         }
     }
@@ -458,7 +458,7 @@ impl Vm {
     /// `proxy_on_queue_ready(root, queue)`.
     pub fn on_queue_ready(&mut self, root: u32, queue: u32) -> Result<(), VmError> {
         match self.http.clone().queue_ready.as_ref() {
-            Some(f) => self.call(&f, "proxy_on_queue_ready", root, (root, queue)),
+            Some(f) => self.call(f, "proxy_on_queue_ready", root, (root, queue)),
             None => Ok(()),
         }
     }
@@ -466,7 +466,7 @@ impl Vm {
     /// `proxy_on_http_call_response(root, token, headers, body, trailers)`.
     pub fn on_http_call_response(&mut self, root: u32, token: u32, sizes: (u32, u32, u32)) -> Result<(), VmError> {
         match self.http.clone().http_call_response.as_ref() {
-            Some(f) => self.call(&f, "proxy_on_http_call_response", root, (root, token, sizes.0, sizes.1, sizes.2)),
+            Some(f) => self.call(f, "proxy_on_http_call_response", root, (root, token, sizes.0, sizes.1, sizes.2)),
             None => Ok(()),
         }
     }
@@ -513,7 +513,7 @@ impl Vm {
         }
         let result = (|| {
             if let Some(f) = self.http.clone().log.as_ref() {
-                self.call(&f, "proxy_on_log", id, id)?;
+                self.call(f, "proxy_on_log", id, id)?;
             }
             self.delete_context(id)
         })();
@@ -524,10 +524,10 @@ impl Vm {
     /// Ends a context: `proxy_on_done` then `proxy_on_delete`.
     pub fn delete_context(&mut self, id: u32) -> Result<(), VmError> {
         if let Some(f) = self.lifecycle.clone().done.as_ref() {
-            self.call(&f, "proxy_on_done", id, id)?;
+            self.call(f, "proxy_on_done", id, id)?;
         }
         if let Some(f) = self.lifecycle.clone().delete.as_ref() {
-            self.call(&f, "proxy_on_delete", id, id)?;
+            self.call(f, "proxy_on_delete", id, id)?;
         }
         Ok(())
     }
