@@ -219,7 +219,8 @@ fn futures_stream<T>(rx: mpsc::Receiver<T>) -> impl futures_core::Stream<Item = 
     ReceiverStream(rx)
 }
 
-struct ReceiverStream<T>(mpsc::Receiver<T>);
+/// A channel's receiving end as a stream (for request and response bodies written chunk by chunk).
+pub struct ReceiverStream<T>(pub mpsc::Receiver<T>);
 
 impl<T> futures_core::Stream for ReceiverStream<T> {
     type Item = T;

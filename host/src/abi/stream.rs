@@ -83,9 +83,19 @@ pub struct StreamData {
     pub resume_response: bool,
 }
 
+/// A header map the guest sent (serialized pairs), keys lower-cased as they enter the host.
+pub fn pairs_from_guest(bytes: &[u8]) -> Result<Pairs, weir_sdk::abi::PairsError> {
+    Ok(weir_sdk::abi::decode_pairs(bytes)?.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_vec())).collect())
+}
+
 /// Finds the first value of `key` (compared case-insensitively).
 pub fn first_value<'a>(pairs: &'a Pairs, key: &[u8]) -> Option<&'a [u8]> {
     pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_slice())
+}
+
+/// The value of a pseudo-header (`:path`, `:status`, ...), matched exactly.
+pub fn pseudo<'a>(pairs: &'a Pairs, name: &[u8]) -> Option<&'a [u8]> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
 }
 
 /// Replaces every value of `key` with one (appended if absent).

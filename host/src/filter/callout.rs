@@ -3,7 +3,7 @@
 
 use super::VmSlot;
 use crate::abi::callout::{Callout, CalloutResponse, MAX_CALLOUT_TIME};
-use crate::abi::stream::Pairs;
+use crate::abi::stream::pseudo;
 use crate::upstream::{self, balance::Pick, UpstreamBody};
 use bytes::Bytes;
 use http_body::Body as _;
@@ -56,10 +56,6 @@ async fn run(runner: Arc<CalloutRunner>, slot: Weak<Mutex<VmSlot>>, generation: 
         guard.note_failure();
     }
     guard.wake();
-}
-
-fn pseudo<'a>(pairs: &'a Pairs, name: &[u8]) -> Option<&'a [u8]> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
 }
 
 /// Sends the callout and reads the whole answer. `None`: it failed (connect, reset, too large). A timeout

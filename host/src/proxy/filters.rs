@@ -1,7 +1,7 @@
 //! The bridge between HTTP messages and the filter chain: pseudo-header pair lists in, changed requests and
 //! responses out.
 
-use crate::abi::stream::{LocalResponse, Pairs};
+use crate::abi::stream::{pseudo, LocalResponse, Pairs};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -43,10 +43,6 @@ fn headers_from(pairs: &Pairs) -> HeaderMap {
         }
     }
     headers
-}
-
-fn pseudo<'a>(pairs: &'a Pairs, name: &[u8]) -> Option<&'a [u8]> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
 }
 
 /// Applies the filters' view back to the request: method, path (and query), Host, headers.

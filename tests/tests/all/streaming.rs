@@ -7,7 +7,7 @@ use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
 use weir_tests::client::{send, Proto};
-use weir_tests::upstream::Upstream;
+use weir_tests::upstream::{ReceiverStream, Upstream};
 use weir_tests::TestGateway;
 
 fn gateway(up: &Upstream) -> anyhow::Result<TestGateway> {
@@ -75,13 +75,4 @@ async fn request_bodies_stream_to_the_upstream() -> anyhow::Result<()> {
     let all: Vec<u8> = up.chunks().concat();
     assert_eq!(all, b"chunk-0;chunk-1;chunk-2;");
     Ok(())
-}
-
-struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
-
-impl<T> futures_core::Stream for ReceiverStream<T> {
-    type Item = T;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
 }

@@ -12,7 +12,7 @@ use crate::abi::memory;
 use crate::abi::state::VmState;
 use crate::abi::stream::{self, Pairs, Phase, StreamData};
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::{decode_pairs, encode_pairs, MapType, Status};
+use weir_sdk::abi::{encode_pairs, MapType, Status};
 
 /// The map a call refers to, for reading.
 fn map(stream: &StreamData, kind: MapType) -> Option<&Pairs> {
@@ -62,11 +62,7 @@ fn get_pairs(c: &mut Caller<'_, VmState>, raw: i32, ret_ptr: u32, ret_len: u32) 
 fn set_pairs(c: &mut Caller<'_, VmState>, raw: i32, ptr: u32, len: u32) -> Result<(), Status> {
     let kind = kind(raw)?;
     let bytes = memory::read(c, ptr, len)?;
-    let pairs: Pairs = decode_pairs(&bytes)
-        .map_err(|_| Status::BadArgument)?
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_vec()))
-        .collect();
+    let pairs = stream::pairs_from_guest(&bytes).map_err(|_| Status::BadArgument)?;
     let stream = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
     *map_mut(stream, kind)? = pairs;
     Ok(())

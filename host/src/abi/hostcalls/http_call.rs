@@ -6,16 +6,10 @@ use super::status;
 use crate::abi::callout::Callout;
 use crate::abi::memory;
 use crate::abi::state::VmState;
-use crate::abi::stream::{first_value, Pairs};
+use crate::abi::stream::{first_value, pairs_from_guest};
 use std::time::Duration;
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::{decode_pairs, Status};
-
-fn pairs(bytes: &[u8]) -> Result<Pairs, Status> {
-    decode_pairs(bytes)
-        .map(|p| p.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_vec())).collect())
-        .map_err(|_| Status::BadArgument)
-}
+use weir_sdk::abi::Status;
 
 #[allow(clippy::too_many_arguments)]
 fn http_call(
@@ -28,7 +22,7 @@ fn http_call(
     ret_token: u32,
 ) -> Result<(), Status> {
     let cluster = memory::read_string(c, upstream.0, upstream.1)?;
-    let headers = pairs(&memory::read(c, headers.0, headers.1)?)?;
+    let headers = pairs_from_guest(&memory::read(c, headers.0, headers.1)?).map_err(|_| Status::BadArgument)?;
     let body = memory::read(c, body.0, body.1)?;
     // Checked as cpp-host does: the token pointer must be writable before anything starts.
     memory::write_u32(c, ret_token, 0)?;

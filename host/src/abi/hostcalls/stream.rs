@@ -6,9 +6,9 @@
 use super::status;
 use crate::abi::memory;
 use crate::abi::state::VmState;
-use crate::abi::stream::LocalResponse;
+use crate::abi::stream::{pairs_from_guest, LocalResponse};
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::{decode_pairs, Status, StreamType};
+use weir_sdk::abi::{Status, StreamType};
 
 #[allow(clippy::too_many_arguments)]
 fn send_local_response(
@@ -22,9 +22,8 @@ fn send_local_response(
     let details = memory::read_string(c, details.0, details.1)?;
     let body = memory::read(c, body.0, body.1)?;
     let raw = memory::read(c, headers.0, headers.1)?;
-    let headers = decode_pairs(&raw)
-        .map(|p| p.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_vec())).collect())
-        .unwrap_or_default();
+    // Undecodable extra headers are dropped, as cpp-host does.
+    let headers = pairs_from_guest(&raw).unwrap_or_default();
     let status_code = if (100..=599).contains(&code) { code as u16 } else { 500 };
     // Outside an HTTP stream (a root context, a tick) Envoy does nothing and returns OK.
     c.data_mut().wakeups_pending = true;
