@@ -153,50 +153,16 @@ impl Pipeline {
             Action::Direct { status, headers, body } => match (chain, &self.filters) {
                 (Some(chain), Some(filters)) => {
                     let (mut parts, _) = req.into_parts();
-                    let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
-                    let mut streams = ChainStreams::default();
-                    let pairs = filters::request_pairs(&parts, &authority, conn.tls);
-                    let info = Some(request_info(&conn, &parts, route, None));
-                    let verdict = run_request_headers(filters, &info, chain, &mut streams, pairs, true).await;
-                    match verdict {
-                        RequestVerdict::Continue(p) => {
-                            filters::apply_request(&mut parts, &p);
-                            let mut status = *status;
-                            let mut headers = headers.clone();
-                            match run_response_headers(
-                                filters,
-                                chain,
-                                &mut streams,
-                                filters::response_pairs(status, &headers),
-                                body.is_empty(),
-                                chain.len(),
-                            )
-                            .await
-                            {
-                                ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
-                                ResponseVerdict::Respond(local) => {
-                                    completion.filter_streams = Some(streams);
-                                    return local_reply(&local, completion);
-                                }
-                                ResponseVerdict::Fail { filter, detail } => {
-                                    completion.filter_streams = Some(streams);
-                                    return error_response(
-                                        &ProxyError::filter(&route.name, &filter, detail),
-                                        completion,
-                                    );
-                                }
-                            }
-                            completion.filter_streams = Some(streams);
-                            direct_response(status, &headers, body, completion)
-                        }
-                        RequestVerdict::Respond { response, upto } => {
-                            self.reply_through_chain(route, chain, streams, response, upto, completion).await
-                        }
-                        RequestVerdict::Fail { filter, detail } => {
-                            completion.filter_streams = Some(streams);
-                            error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
-                        }
-                    }
+                    let streams = match self
+                        .request_phase(filters, &conn, &mut parts, route, chain, None, true, completion)
+                        .await
+                    {
+                        Ok(ok) => ok,
+                        Err(answered) => return answered,
+                    };
+                    let (streams, completion) = streams;
+                    let head = (*status, headers.clone(), body.clone());
+                    self.respond_through_chain(route, chain, streams, head, chain.len(), completion).await
                 }
                 _ => direct_response(*status, headers, body, completion),
             },
@@ -245,20 +211,15 @@ impl Pipeline {
         let stop = StopSlot::default();
         let mut body_chain: Option<BodyChain> = None;
         if let (Some(chain), Some(filters)) = (chain, &self.filters) {
-            let authority = host_value(&parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
-            let mut s = ChainStreams::default();
-            let pairs = filters::request_pairs(&parts, &authority, conn.tls);
-            let info = Some(request_info(&conn, &parts, route, Some(cluster.name.clone())));
-            match run_request_headers(filters, &info, chain, &mut s, pairs, body.is_end_stream()).await {
-                RequestVerdict::Continue(p) => filters::apply_request(&mut parts, &p),
-                RequestVerdict::Respond { response, upto } => {
-                    return self.reply_through_chain(route, chain, s, response, upto, completion).await;
-                }
-                RequestVerdict::Fail { filter, detail } => {
-                    completion.filter_streams = Some(s);
-                    return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
-                }
-            }
+            let cluster_name = Some(cluster.name.clone());
+            let eos = body.is_end_stream();
+            let (s, c) =
+                match self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, eos, completion).await
+                {
+                    Ok(ok) => ok,
+                    Err(answered) => return answered,
+                };
+            completion = c;
             body_chain = BodyChain::new(chain, &s, true);
             streams = Some(s);
         }
@@ -395,28 +356,67 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// Runs the request headers through `chain` (after the gateway's own headers). On CONTINUE the request
+    /// is changed in place and the contexts the filters opened come back; otherwise the answer to send.
+    #[allow(clippy::too_many_arguments)]
+    async fn request_phase(
+        &self,
+        filters: &WorkerFilters,
+        conn: &ConnInfo,
+        parts: &mut http::request::Parts,
+        route: &Route,
+        chain: &[Attachment],
+        cluster: Option<Arc<str>>,
+        end_of_stream: bool,
+        mut completion: Completion,
+    ) -> Result<(ChainStreams, Completion), Response<ResponseBody>> {
+        let authority = host_value(parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+        let mut streams = ChainStreams::default();
+        let pairs = filters::request_pairs(parts, &authority, conn.tls);
+        let info = Some(request_info(conn, parts, route, cluster));
+        match run_request_headers(filters, &info, chain, &mut streams, pairs, end_of_stream).await {
+            RequestVerdict::Continue(p) => {
+                filters::apply_request(parts, &p);
+                Ok((streams, completion))
+            }
+            RequestVerdict::Respond { response, upto } => {
+                Err(self.reply_through_chain(route, chain, streams, response, upto, completion).await)
+            }
+            RequestVerdict::Fail { filter, detail } => {
+                completion.filter_streams = Some(streams);
+                Err(error_response(&ProxyError::filter(&route.name, &filter, detail), completion))
+            }
+        }
+    }
+
     /// A filter answered in the request phase: its response goes through the response callbacks of the
     /// filters before it (and its own), as in Envoy.
     async fn reply_through_chain(
         &self,
         route: &Route,
         chain: &[Attachment],
-        mut streams: ChainStreams,
+        streams: ChainStreams,
         local: LocalResponse,
+        upto: usize,
+        completion: Completion,
+    ) -> Response<ResponseBody> {
+        self.respond_through_chain(route, chain, streams, filters::local_response(&local), upto, completion).await
+    }
+
+    /// A response the gateway makes (a filter's or a direct response) through the response callbacks of
+    /// filters `0..upto`, last first.
+    async fn respond_through_chain(
+        &self,
+        route: &Route,
+        chain: &[Attachment],
+        mut streams: ChainStreams,
+        (mut status, mut headers, body): (StatusCode, http::HeaderMap, Bytes),
         upto: usize,
         mut completion: Completion,
     ) -> Response<ResponseBody> {
-        let Some(filters) = &self.filters else { return local_reply(&local, completion) };
-        let (mut status, mut headers, body) = filters::local_response(&local);
-        let verdict = run_response_headers(
-            filters,
-            chain,
-            &mut streams,
-            filters::response_pairs(status, &headers),
-            body.is_empty(),
-            upto,
-        )
-        .await;
+        let Some(filters) = &self.filters else { return direct_response(status, &headers, &body, completion) };
+        let pairs = filters::response_pairs(status, &headers);
+        let verdict = run_response_headers(filters, chain, &mut streams, pairs, body.is_empty(), upto).await;
         completion.filter_streams = Some(streams);
         match verdict {
             ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
@@ -452,13 +452,6 @@ fn request_info(
         connection_id: conn.id,
     })
 }
-
-/// A filter's local response, as is.
-fn local_reply(local: &LocalResponse, completion: Completion) -> Response<ResponseBody> {
-    let (status, headers, body) = filters::local_response(local);
-    direct_response(status, &headers, &body, completion)
-}
-
 /// The Host header, or the authority of an HTTP/2 request.
 fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
     parts
@@ -466,6 +459,12 @@ fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
         .get(http::header::HOST)
         .cloned()
         .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
+}
+
+/// A filter's local response, as is.
+fn local_reply(local: &LocalResponse, completion: Completion) -> Response<ResponseBody> {
+    let (status, headers, body) = filters::local_response(local);
+    direct_response(status, &headers, &body, completion)
 }
 
 /// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,
