@@ -8,7 +8,8 @@
 //! | `/status/<code>` | answers with that status |
 //! | `/stream-in` | reads the request body frame by frame, reporting each chunk ([`Upstream::chunks`]) |
 //! | `/reset` | drops the connection without answering |
-//! | anything else | 200 with a JSON echo of the request (`upstream`, `method`, `uri`, `version`, `headers`, `body`) |
+//! | `/trailers...` | the JSON echo below as a streamed body (no `content-length`), then trailers `x-up-trailer: up`, `x-replace: original`, `x-remove: gone` (declared in a `trailer` header, which an HTTP/1.1 server needs, as is `te: trailers` in the request) |
+//! | anything else | 200 with a JSON echo of the request (`upstream`, `method`, `uri`, `version`, `headers`, `body`, `trailers`: the request trailers, an object like `headers`) |
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -187,32 +188,55 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>,
         full(StatusCode::OK, "text/plain", format!("{n} chunks\n"))
     } else {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let headers: serde_json::Map<String, serde_json::Value> = parts
-            .headers
-            .keys()
-            .map(|k| {
-                let values: Vec<String> = parts
-                    .headers
-                    .get_all(k)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
-                (k.to_string(), values.join(", ").into())
-            })
-            .collect();
+        let collected = body.collect().await.ok();
+        let trailers = collected.as_ref().and_then(|c| c.trailers()).map(json_headers).unwrap_or_default();
+        let body = collected.map(|c| c.to_bytes()).unwrap_or_default();
         let echo = serde_json::json!({
             "upstream": s.name,
             "method": parts.method.as_str(),
             "uri": parts.uri.to_string(),
             "version": format!("{:?}", parts.version),
-            "headers": headers,
+            "headers": json_headers(&parts.headers),
             "body": String::from_utf8_lossy(&body),
+            "trailers": trailers,
         });
-        full(StatusCode::OK, "application/json", serde_json::to_vec(&echo).expect("json"))
+        let echo = serde_json::to_vec(&echo).expect("json");
+        if path.starts_with("/trailers") {
+            with_trailers(echo)
+        } else {
+            full(StatusCode::OK, "application/json", echo)
+        }
     };
     resp.headers_mut().insert("x-upstream", s.name.parse().expect("name"));
     Ok(resp)
+}
+
+/// Headers as a JSON object, repeated values joined with `, `.
+fn json_headers(headers: &http::HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    headers
+        .keys()
+        .map(|k| {
+            let values: Vec<String> =
+                headers.get_all(k).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+            (k.to_string(), values.join(", ").into())
+        })
+        .collect()
+}
+
+/// A 200 streaming `body`, then the trailers of `/trailers`.
+fn with_trailers(body: Vec<u8>) -> Response<Body> {
+    let mut trailers = http::HeaderMap::new();
+    for (name, value) in [("x-up-trailer", "up"), ("x-replace", "original"), ("x-remove", "gone")] {
+        trailers.insert(name, value.parse().expect("value"));
+    }
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(2);
+    let _ = tx.try_send(Ok(Frame::data(Bytes::from(body))));
+    let _ = tx.try_send(Ok(Frame::trailers(trailers)));
+    Response::builder()
+        .header("content-type", "application/json")
+        .header("trailer", "x-up-trailer, x-replace, x-remove")
+        .body(StreamBody::new(futures_stream(rx)).boxed())
+        .expect("trailers response")
 }
 
 fn futures_stream<T>(rx: mpsc::Receiver<T>) -> impl futures_core::Stream<Item = T> {

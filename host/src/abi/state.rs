@@ -4,7 +4,34 @@
 use super::shared::{HostShared, QueueListener};
 use super::stream::StreamData;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// A map keyed by context id. Ids are small integers the VM hands out itself, so hashing them with
+/// SipHash (several lookups per hostcall) buys nothing: the id is its own hash.
+pub type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
+
+/// The identity hasher behind [`IdMap`].
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        // Spread the id over the high bits too: hashbrown picks buckets from the low bits and groups
+        // entries by the top seven.
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 use wasmtime::{StoreLimits, TypedFunc};
 
 /// Who a VM is, for log lines and metrics.
@@ -38,7 +65,7 @@ pub struct VmState {
     /// The VM's `vm_id` (shared data and queues are keyed by it).
     pub vm_id: Arc<str>,
     /// What each root context serves.
-    pub plugins: HashMap<u32, PluginInfo>,
+    pub plugins: IdMap<PluginInfo>,
     /// `proxy_on_memory_allocate` (or `malloc`), resolved once after instantiation.
     pub allocator: Option<TypedFunc<u32, u32>>,
     /// The exported memory, resolved once after instantiation.
@@ -63,11 +90,11 @@ pub struct VmState {
     /// `proxy_set_effective_context` for the rest of the current callback.
     pub effective_context: Option<u32>,
     /// HTTP contexts and what they may see.
-    pub streams: HashMap<u32, StreamData>,
+    pub streams: IdMap<StreamData>,
     /// Root contexts alive in this VM.
     pub roots: Vec<u32>,
     /// Tick periods set with `proxy_set_tick_period_milliseconds`, by root context (absent: no ticks).
-    pub tick_periods: HashMap<u32, std::time::Duration>,
+    pub tick_periods: IdMap<std::time::Duration>,
     /// HTTP callouts started, being answered, and their status.
     pub callouts: super::callout::Callouts,
     /// Who to wake when an item arrives on a queue this VM registered (`proxy_register_shared_queue`); the
@@ -114,7 +141,7 @@ impl VmState {
             identity,
             host,
             vm_id,
-            plugins: HashMap::new(),
+            plugins: IdMap::default(),
             allocator: None,
             memory: None,
             limits,
@@ -126,9 +153,9 @@ impl VmState {
             capturing: false,
             wakeups_pending: false,
             effective_context: None,
-            streams: HashMap::new(),
+            streams: IdMap::default(),
             roots: Vec::new(),
-            tick_periods: HashMap::new(),
+            tick_periods: IdMap::default(),
             callouts: super::callout::Callouts::default(),
             queue_listener: None,
         }

@@ -12,10 +12,14 @@ pub enum Phase {
     RequestHeaders,
     /// Request body callbacks.
     RequestBody,
+    /// Request trailers callback (and while paused from it): request trailers writable.
+    RequestTrailers,
     /// Response headers callback: response headers writable.
     ResponseHeaders,
     /// Response body callbacks.
     ResponseBody,
+    /// Response trailers callback (and while paused from it): response trailers writable.
+    ResponseTrailers,
     /// `on_log` and later: everything read-only.
     Log,
 }
@@ -35,7 +39,9 @@ pub struct LocalResponse {
     pub grpc_status: Option<u32>,
 }
 
-/// Facts about a request that properties expose (`source.address`, `request.protocol`, ...).
+/// Facts about a request that properties expose (`source.address`, `request.protocol`, ...). One is shared
+/// (behind an `Arc`) by every HTTP context of a request and by the proxy; what changes while the stream
+/// runs is in [`live`](RequestInfo::live).
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// The client's address.
@@ -54,6 +60,112 @@ pub struct RequestInfo {
     pub cluster: Option<std::sync::Arc<str>>,
     /// The connection's id.
     pub connection_id: u64,
+    /// When the request arrived, on the monotonic clock (for `request.duration`).
+    pub started: std::time::Instant,
+    /// The SNI name the client sent (TLS connections that sent one).
+    pub server_name: Option<std::sync::Arc<str>>,
+    /// The TLS version of the connection (`TLSv1.2`, `TLSv1.3`), for TLS connections.
+    pub tls_version: Option<&'static str>,
+    /// What the proxy learns while the stream runs, and what filters ask of it.
+    pub live: std::sync::Arc<LiveFacts>,
+}
+
+/// The parts of a request's facts that change while it runs: body bytes so far, the upstream endpoint once
+/// chosen, the response's code details, the duration once the stream is over; and the route-cache mark
+/// `clear_route_cache` leaves for the proxy. Written by the proxy (and that one hostcall), read by
+/// properties; plain atomics, so neither side waits on the other.
+#[derive(Debug, Default)]
+pub struct LiveFacts {
+    request_body_bytes: std::sync::atomic::AtomicU64,
+    response_body_bytes: std::sync::atomic::AtomicU64,
+    /// The duration in nanoseconds plus one once the stream is over (0: not yet).
+    duration_nanos: std::sync::atomic::AtomicU64,
+    route_cache_cleared: std::sync::atomic::AtomicBool,
+    upstream: std::sync::OnceLock<std::sync::Arc<str>>,
+    rerouted: std::sync::OnceLock<(std::sync::Arc<str>, Option<std::sync::Arc<str>>)>,
+    code_details: std::sync::Mutex<Option<std::borrow::Cow<'static, str>>>,
+}
+
+impl LiveFacts {
+    /// Counts request body bytes received from the client.
+    pub fn add_request_body(&self, n: u64) {
+        self.request_body_bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Request body bytes received so far.
+    pub fn request_body_bytes(&self) -> u64 {
+        self.request_body_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts response body bytes sent to the client.
+    pub fn add_response_body(&self, n: u64) {
+        self.response_body_bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Response body bytes sent so far.
+    pub fn response_body_bytes(&self) -> u64 {
+        self.response_body_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records how long the whole stream took (the first record stands).
+    pub fn finish(&self, duration: std::time::Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX - 1).saturating_add(1);
+        let _ = self.duration_nanos.compare_exchange(
+            0,
+            nanos,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long the whole stream took, once it is over.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        match self.duration_nanos.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            n => Some(std::time::Duration::from_nanos(n - 1)),
+        }
+    }
+
+    /// A filter asked for the route to be chosen again (`clear_route_cache`).
+    pub fn clear_route_cache(&self) {
+        self.route_cache_cleared.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a filter asked for the route to be chosen again since the last call; clears the mark.
+    pub fn take_route_cache_cleared(&self) -> bool {
+        self.route_cache_cleared.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the upstream endpoint (`host:port`) the request goes to (the first record stands).
+    pub fn set_upstream(&self, address: std::sync::Arc<str>) {
+        let _ = self.upstream.set(address);
+    }
+
+    /// The upstream endpoint, once chosen.
+    pub fn upstream(&self) -> Option<&str> {
+        self.upstream.get().map(|a| &**a)
+    }
+
+    /// Records the route (and its cluster) chosen again after `clear_route_cache`.
+    pub fn set_rerouted(&self, route: std::sync::Arc<str>, cluster: Option<std::sync::Arc<str>>) {
+        let _ = self.rerouted.set((route, cluster));
+    }
+
+    /// The route (and its cluster) chosen again after `clear_route_cache`, if it was.
+    pub fn rerouted(&self) -> Option<(&str, Option<&str>)> {
+        self.rerouted.get().map(|(r, c)| (&**r, c.as_deref()))
+    }
+
+    /// Records why the response is what it is (`via_upstream`, `direct_response`, an error code, or a
+    /// filter's local-response details); a later record replaces an earlier one.
+    pub fn set_code_details(&self, details: impl Into<std::borrow::Cow<'static, str>>) {
+        *self.code_details.lock().unwrap_or_else(|e| e.into_inner()) = Some(details.into());
+    }
+
+    /// The response's code details, once a response is decided.
+    pub fn code_details(&self) -> Option<String> {
+        self.code_details.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|d| d.to_string())
+    }
 }
 
 /// One HTTP context's data.
@@ -73,6 +185,14 @@ pub struct StreamData {
     pub response_headers: Pairs,
     /// The body bytes the current body callback sees.
     pub body: Vec<u8>,
+    /// The current body callback has `end_of_stream = true`: the stream has no trailers, and the filter may
+    /// create them (Envoy's `addDecodedTrailers` / `addEncodedTrailers`). Cleared when the callback returns.
+    pub final_body: bool,
+    /// Request trailers: `None` until they reach this filter or it creates them in its final request body
+    /// callback.
+    pub request_trailers: Option<Pairs>,
+    /// Response trailers, as for the request.
+    pub response_trailers: Option<Pairs>,
     /// A local response asked for (the first one wins; later ones are ignored).
     pub local_response: Option<LocalResponse>,
     /// `proxy_close_stream` was called.

@@ -134,6 +134,9 @@ pub struct FilterAttachment {
     pub vm_configuration: Vec<u8>,
     /// What a failing filter does to its stream.
     pub failure_policy: FailurePolicy,
+    /// The capabilities (hostcalls, WASI functions, callbacks) the filter may use, sorted and unique;
+    /// `None`: all of them. Attachments whose lists differ never share a VM.
+    pub capabilities: Option<Vec<String>>,
 }
 
 /// What happens to a stream when its filter traps or exceeds a limit.

@@ -623,6 +623,8 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
                 FailurePolicy::FailClosed
             }
         };
+        let capabilities =
+            o.array("capabilities", issues).map(|items| capabilities(items, &o.child("capabilities"), issues));
         o.finish(issues);
         if let (Some(name), Some(module)) = (name, module) {
             out.push(FilterAttachment {
@@ -633,9 +635,39 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
                 configuration,
                 vm_configuration,
                 failure_policy,
+                capabilities,
             });
         }
     }
+    out
+}
+
+/// A capability allow-list (ABI §5.13): hostcall, WASI function and callback names, sorted and unique.
+fn capabilities(items: Vec<(String, &Value)>, path: &str, issues: &mut Issues) -> Vec<String> {
+    use crate::abi::hostcalls::capabilities as caps;
+    if items.is_empty() {
+        issues.push(
+            path,
+            "an empty list allows nothing, not even the filter's callbacks; list what the filter may use, like [\"proxy_on_request_headers\", \"proxy_log\"], or leave \"capabilities\" out to allow everything",
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (p, v) in items {
+        let Some(name) = as_str(v, &p, issues) else { continue };
+        if !caps::is_known(name) {
+            let known: Vec<&str> = caps::all().collect();
+            let hint = match super::reader::closest(name, &known) {
+                Some(k) => format!("did you mean \"{k}\"?"),
+                None => "use the name of a proxy-wasm hostcall (\"proxy_log\"), a WASI function (\"fd_write\") or a callback (\"proxy_on_request_headers\")".to_string(),
+            };
+            issues.push(&p, format!("unknown capability \"{name}\"; {hint}"));
+        } else if out.iter().any(|n| n == name) {
+            issues.push(&p, format!("\"{name}\" is listed twice"));
+        } else {
+            out.push(name.to_string());
+        }
+    }
+    out.sort();
     out
 }
 
@@ -644,5 +676,67 @@ fn config_bytes(v: &Value) -> Vec<u8> {
     match v {
         Value::String(s) => s.as_bytes().to_vec(),
         other => other.to_string().into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    /// The issues (or the parsed allow-list) for one filter attachment with `capabilities` set to `list`.
+    fn parse(list: &str) -> Result<Option<Vec<String>>, Vec<String>> {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("f.wasm"), b"\0asm").expect("module file");
+        let json = format!(
+            r#"{{"listeners": [{{"name": "main", "address": "127.0.0.1:8080"}}],
+                "routes": [{{"name": "r", "direct_response": {{"status": 200}},
+                             "filters": [{{"module": "f.wasm"{list}}}]}}]}}"#
+        );
+        match Config::from_json(&json, "gw.json", dir.path()) {
+            Ok(c) => Ok(c.routes[0].filters[0].capabilities.clone()),
+            Err(ConfigError::Invalid { issues, .. }) => Err(issues.iter().map(|i| i.to_string()).collect()),
+            Err(other) => Err(vec![other.to_string()]),
+        }
+    }
+
+    #[test]
+    fn capability_lists_are_checked_with_their_paths() {
+        let at = "$.routes[0].filters[0].capabilities";
+        assert_eq!(parse(""), Ok(None), "absent: everything allowed");
+        assert_eq!(
+            parse(r#", "capabilities": ["proxy_on_request_headers", "fd_write", "proxy_log"]"#),
+            Ok(Some(vec!["fd_write".into(), "proxy_log".into(), "proxy_on_request_headers".into()])),
+            "sorted"
+        );
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            (r#", "capabilities": "proxy_log""#, vec![format!("{at}: expected an array, found a string")]),
+            (
+                r#", "capabilities": []"#,
+                vec![format!(
+                    r#"{at}: an empty list allows nothing, not even the filter's callbacks; list what the filter may use, like ["proxy_on_request_headers", "proxy_log"], or leave "capabilities" out to allow everything"#
+                )],
+            ),
+            (
+                r#", "capabilities": ["proxy_lgo", 7, "proxy_log", "proxy_log", "open_socket"]"#,
+                vec![
+                    format!(r#"{at}[0]: unknown capability "proxy_lgo"; did you mean "proxy_log"?"#),
+                    format!("{at}[1]: expected a string, found a number"),
+                    format!(r#"{at}[3]: "proxy_log" is listed twice"#),
+                    format!(
+                        r#"{at}[4]: unknown capability "open_socket"; use the name of a proxy-wasm hostcall ("proxy_log"), a WASI function ("fd_write") or a callback ("proxy_on_request_headers")"#
+                    ),
+                ],
+            ),
+            (
+                r#", "capabilites": ["proxy_log"]"#,
+                vec![
+                    r#"$.routes[0].filters[0].capabilites: unknown field "capabilites"; did you mean "capabilities"?"#
+                        .into(),
+                ],
+            ),
+        ];
+        for (list, want) in cases {
+            assert_eq!(parse(list), Err(want), "{list}");
+        }
     }
 }

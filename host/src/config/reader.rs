@@ -196,7 +196,7 @@ fn describe(v: &Value) -> String {
 }
 
 /// The known name closest to `word`, if it is a plausible typo.
-fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+pub(super) fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(word, k), *k))

@@ -3,12 +3,22 @@
 //! appended and its callback runs again with the accumulated size, until it continues or the stream ends
 //! (§6.2 of the ABI reference). A body that ends without trailers after a callback with
 //! `end_of_stream = false` gets one more, empty, `end_of_stream = true` callback.
+//!
+//! A stream with trailers ends with them instead: the last body callback has `end_of_stream = false`, and
+//! the trailers callbacks follow ([`trailers`]). A filter that creates trailers in its final body callback
+//! turns the stream into one with trailers for the filters after it, as Envoy does: they see that chunk
+//! with `end_of_stream = false`, then the trailers.
+
+mod trailers;
 
 use super::chain::ChainStreams;
 use super::{Attachment, VmSlot};
-use crate::abi::stream::LocalResponse;
+use crate::abi::stream::{LocalResponse, Pairs};
 use crate::config::FailurePolicy;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use weir_sdk::abi::Action;
 
 /// Limit on what a pausing filter may hold, per direction and filter. Beyond it the request gets 413
@@ -24,10 +34,17 @@ struct Stage {
     held: Option<Vec<u8>>,
 }
 
-/// What happened to a chunk.
+/// What happened to a chunk, or to the trailers.
 pub enum BodyVerdict {
     /// Pass these bytes on (possibly empty while a filter holds the body).
     Data(Vec<u8>),
+    /// The trailers phase is over: pass these bytes on, then these trailers (none when empty), and end.
+    Trailers {
+        /// Body the filters released at the end (held until the trailers came).
+        data: Vec<u8>,
+        /// The trailers as the filters left them, pseudo-headers never among them.
+        trailers: Pairs,
+    },
     /// A filter asked for a local response.
     Respond(LocalResponse),
     /// A filter failed (fail closed) or held more than the limit.
@@ -41,10 +58,26 @@ pub enum BodyVerdict {
     },
 }
 
-/// The body callbacks of one direction of one request.
+/// The trailers phase under way; it owns the stages until it ends.
+type Running = Pin<Box<dyn Future<Output = (Vec<Stage>, BodyVerdict)> + Send>>;
+
+/// The body and trailers callbacks of one direction of one request.
 pub struct BodyChain {
     stages: Vec<Stage>,
     request: bool,
+    /// Trailers waiting for their phase, and the first stage that gets them.
+    pending: Option<(Pairs, usize)>,
+    running: Option<Running>,
+}
+
+/// What one stage did with a chunk.
+enum Passed {
+    /// These bytes go on, with the trailers the stage created in its final body callback, if any.
+    On(Vec<u8>, Option<Pairs>),
+    /// The stage holds the body.
+    Held,
+    /// The stream stops.
+    Stop(BodyVerdict),
 }
 
 impl BodyChain {
@@ -61,91 +94,125 @@ impl BodyChain {
         if !request {
             stages.reverse();
         }
-        (!stages.is_empty()).then_some(BodyChain { stages, request })
+        (!stages.is_empty()).then_some(BodyChain { stages, request, pending: None, running: None })
     }
 
-    /// Runs one chunk through the chain.
+    /// Runs one chunk through the chain. When a filter creates trailers in its final callback, the
+    /// trailers phase is due next ([`BodyChain::poll_trailers`]).
     pub fn chunk(&mut self, data: Vec<u8>, end_of_stream: bool) -> BodyVerdict {
         let mut data = data;
-        for stage in &mut self.stages {
-            let input = match stage.held.take() {
-                Some(mut held) => {
-                    held.extend_from_slice(&data);
-                    held
-                }
-                None => data,
-            };
-            if input.len() > MAX_BUFFERED_BODY {
-                return BodyVerdict::Fail {
-                    filter: stage.name.clone(),
-                    detail: format!("the filter held more than {MAX_BUFFERED_BODY} bytes of body"),
-                    too_large: true,
-                };
-            }
-            let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
-            let same_vm = slot.generation == stage.generation;
-            let result = match slot.vm.as_mut().filter(|v| !v.failed() && same_vm) {
-                Some(vm) => {
-                    let r = vm.on_body(stage.id, self.request, input.clone(), end_of_stream);
-                    slot.wake();
-                    r
-                }
-                None => {
-                    drop(slot);
-                    match stage.failure_policy {
-                        FailurePolicy::FailOpen => {
-                            data = input;
-                            continue;
-                        }
-                        FailurePolicy::FailClosed => {
-                            return BodyVerdict::Fail {
-                                filter: stage.name.clone(),
-                                detail: "its VM failed during this request".into(),
-                                too_large: false,
-                            }
-                        }
+        let mut eos = end_of_stream;
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            match stage.body(self.request, data, eos) {
+                Passed::On(out, created) => {
+                    data = out;
+                    if let Some(trailers) = created {
+                        eos = false;
+                        self.pending = Some((trailers, i + 1));
                     }
                 }
-            };
-            match result {
-                Err(e) => {
-                    slot.note_failure();
-                    drop(slot);
-                    tracing::error!(filter = %stage.name, error = %e, "filter failed in a body callback");
-                    match stage.failure_policy {
-                        FailurePolicy::FailOpen => data = input,
-                        FailurePolicy::FailClosed => {
-                            return BodyVerdict::Fail {
-                                filter: stage.name.clone(),
-                                detail: e.summary(),
-                                too_large: false,
-                            }
-                        }
-                    }
-                }
-                Ok((outcome, out)) => {
-                    drop(slot);
-                    if let Some(local) = outcome.local_response {
-                        return BodyVerdict::Respond(local);
-                    }
-                    if outcome.close {
-                        return BodyVerdict::Fail {
-                            filter: stage.name.clone(),
-                            detail: "the filter closed the stream".into(),
-                            too_large: false,
-                        };
-                    }
-                    match outcome.action {
-                        Action::Continue => data = out,
-                        _ if end_of_stream => data = out, // nothing more will come: what it holds goes on
-                        _ => {
-                            stage.held = Some(out);
-                            return BodyVerdict::Data(Vec::new());
-                        }
-                    }
-                }
+                Passed::Held => return BodyVerdict::Data(Vec::new()),
+                Passed::Stop(verdict) => return verdict,
             }
         }
         BodyVerdict::Data(data)
+    }
+
+    /// The stream's trailers arrived (the body, if any, has gone through with `end_of_stream = false`): the
+    /// trailers phase is due next.
+    pub fn trailers(&mut self, trailers: Pairs) {
+        self.pending = Some((trailers, 0));
+    }
+
+    /// Runs the trailers phase when one is due: `Ready(None)` when none is, else its verdict (a
+    /// [`BodyVerdict::Trailers`], a local response or a failure) once every filter has continued.
+    pub fn poll_trailers(&mut self, cx: &mut Context<'_>) -> Poll<Option<BodyVerdict>> {
+        if self.running.is_none() {
+            let Some((pairs, from)) = self.pending.take() else { return Poll::Ready(None) };
+            let stages = std::mem::take(&mut self.stages);
+            self.running = Some(Box::pin(trailers::run(stages, self.request, pairs, from)));
+        }
+        let Some(running) = self.running.as_mut() else { return Poll::Ready(None) };
+        let Poll::Ready((stages, verdict)) = running.as_mut().poll(cx) else { return Poll::Pending };
+        self.running = None;
+        self.stages = stages;
+        Poll::Ready(Some(verdict))
+    }
+}
+
+impl Stage {
+    /// The failure policy applied to a stage that failed: fail open passes `input` on as if the filter were
+    /// absent; fail closed stops the stream.
+    fn failed<T>(&self, detail: String, input: T) -> Result<T, BodyVerdict> {
+        match self.failure_policy {
+            FailurePolicy::FailOpen => Ok(input),
+            FailurePolicy::FailClosed => Err(BodyVerdict::Fail { filter: self.name.clone(), detail, too_large: false }),
+        }
+    }
+
+    fn closed(&self) -> BodyVerdict {
+        BodyVerdict::Fail { filter: self.name.clone(), detail: "the filter closed the stream".into(), too_large: false }
+    }
+
+    /// One body callback of this stage, with what it holds and `data` appended.
+    fn body(&mut self, request: bool, data: Vec<u8>, end_of_stream: bool) -> Passed {
+        let input = match self.held.take() {
+            Some(mut held) => {
+                held.extend_from_slice(&data);
+                held
+            }
+            None => data,
+        };
+        if input.len() > MAX_BUFFERED_BODY {
+            return Passed::Stop(BodyVerdict::Fail {
+                filter: self.name.clone(),
+                detail: format!("the filter held more than {MAX_BUFFERED_BODY} bytes of body"),
+                too_large: true,
+            });
+        }
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let same_vm = slot.generation == self.generation;
+        let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed() && same_vm) else {
+            drop(slot);
+            return match self.failed("its VM failed during this request".into(), input) {
+                Ok(input) => Passed::On(input, None),
+                Err(verdict) => Passed::Stop(verdict),
+            };
+        };
+        let result = vm.on_body(self.id, request, input.clone(), end_of_stream);
+        let created = match &result {
+            Ok(_) if end_of_stream => vm.stream_trailers(self.id, request),
+            _ => None,
+        };
+        slot.wake();
+        let (outcome, out) = match result {
+            Ok(ok) => {
+                drop(slot);
+                ok
+            }
+            Err(e) => {
+                slot.note_failure();
+                drop(slot);
+                tracing::error!(filter = %self.name, error = %e, "filter failed in a body callback");
+                return match self.failed(e.summary(), input) {
+                    Ok(input) => Passed::On(input, None),
+                    Err(verdict) => Passed::Stop(verdict),
+                };
+            }
+        };
+        if let Some(local) = outcome.local_response {
+            return Passed::Stop(BodyVerdict::Respond(local));
+        }
+        if outcome.close {
+            return Passed::Stop(self.closed());
+        }
+        match outcome.action {
+            Action::Continue => Passed::On(out, created),
+            _ if end_of_stream => Passed::On(out, created), // nothing more will come: what it holds goes on
+            _ => {
+                self.held = Some(out);
+                Passed::Held
+            }
+        }
     }
 }

@@ -113,15 +113,29 @@ impl Step {
 /// How long a paused stream waits for its filter to resume it (from a callout answer, a tick, ...).
 pub const PAUSE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Waits for a paused stream's resume; returns what the filter decided meanwhile.
-async fn wait_resume(a: &Attachment, rx: oneshot::Receiver<()>, id: u32, request: bool) -> Decided {
+/// Waits, up to [`PAUSE_DEADLINE`], for the signal a paused stream gets when its filter resumes or answers
+/// it; past the deadline, forgets the waiter and says why.
+pub(super) async fn wait_signal(
+    slot: &Mutex<VmSlot>,
+    rx: oneshot::Receiver<()>,
+    id: u32,
+    request: bool,
+) -> Result<(), String> {
     if tokio::time::timeout(PAUSE_DEADLINE, rx).await.is_err() {
-        let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         slot.waiters.remove(&(id, request));
-        return Decided::Fail(format!(
+        return Err(format!(
             "the filter paused the stream and did not resume it within {} s",
             PAUSE_DEADLINE.as_secs()
         ));
+    }
+    Ok(())
+}
+
+/// Waits for a paused stream's resume; returns what the filter decided meanwhile.
+async fn wait_resume(a: &Attachment, rx: oneshot::Receiver<()>, id: u32, request: bool) -> Decided {
+    if let Err(detail) = wait_signal(&a.slot, rx, id, request).await {
+        return Decided::Fail(detail);
     }
     let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
     let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) else {

@@ -1,7 +1,7 @@
 //! Filter chains: the proxy-wasm filters attached to routes, as one worker runs them.
 //!
-//! Per worker there is one VM per (module, `vm_id`, VM configuration); each route attachment is a root
-//! context in it. A VM that traps is replaced (with backoff) the next time a request needs it; its root
+//! Per worker there is one VM per (module, `vm_id`, VM configuration, capability allow-list); each route
+//! attachment is a root context in it. A VM that traps is replaced (with backoff) the next time a request needs it; its root
 //! contexts are created and configured again.
 
 mod body;
@@ -107,14 +107,22 @@ impl FilterPlan {
                     file: f.module.display().to_string(),
                     source,
                 })?;
-                let module = runtime.load(&f.name, &bytes).map_err(|source| FilterSetupError::Load {
-                    route: route.name.clone(),
-                    filter: f.name.clone(),
-                    source: Box::new(source),
+                let allowed = f.capabilities.as_ref().map(|c| Arc::new(c.iter().cloned().collect()));
+                let module = runtime.load_restricted(&f.name, &bytes, allowed.as_ref()).map_err(|source| {
+                    FilterSetupError::Load {
+                        route: route.name.clone(),
+                        filter: f.name.clone(),
+                        source: Box::new(source),
+                    }
                 })?;
                 let vm_configuration: Arc<[u8]> = Arc::from(f.vm_configuration.as_slice());
+                // One VM per (module, vm_id, VM configuration, capabilities): attachments whose allow-lists
+                // differ never share a VM (as in Envoy, where the restriction is part of the VM's config).
                 let vm = match vms.iter().position(|v| {
-                    v.module.digest == module.digest && v.vm_id == f.vm_id && *v.vm_configuration == *vm_configuration
+                    v.module.digest == module.digest
+                        && v.vm_id == f.vm_id
+                        && *v.vm_configuration == *vm_configuration
+                        && v.module.capabilities == module.capabilities
                 }) {
                     Some(i) => i,
                     None => {

@@ -1,8 +1,10 @@
-//! A body passed through the filter chain's body callbacks, chunk by chunk, as it streams.
+//! A body passed through the filter chain's body callbacks, chunk by chunk, as it streams, and its trailers
+//! through the trailers callbacks.
 
-use crate::abi::stream::LocalResponse;
+use crate::abi::stream::{LocalResponse, Pairs};
 use crate::filter::{BodyChain, BodyVerdict};
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::pin::Pin;
@@ -15,7 +17,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Why a filtered body stopped early, for the request path to answer accordingly.
 #[derive(Debug)]
 pub enum BodyStop {
-    /// A filter answered from a body callback.
+    /// A filter answered from a body or trailers callback.
     Respond(LocalResponse),
     /// A filter failed or held too much.
     Fail {
@@ -36,27 +38,33 @@ pub type StopSlot = Arc<Mutex<Option<BodyStop>>>;
 struct Stopped;
 
 pin_project! {
-    /// A body whose data frames go through a [`BodyChain`] (or pass untouched when there is none).
+    /// A body whose data frames and trailers go through a [`BodyChain`] (or pass untouched when there is
+    /// none).
     pub struct Filtered<B> {
         #[pin]
         inner: B,
         chain: Option<BodyChain>,
-        eos_sent: bool,
-        pending_trailers: Option<http::HeaderMap>,
+        // The inner body has ended (its last data frame, its trailers, or its end was seen).
+        ended: bool,
+        // Output not yet handed on: body bytes, then the trailers that end the stream.
+        out_data: Option<Bytes>,
+        out_trailers: Option<HeaderMap>,
         done: bool,
         stop: Option<StopSlot>,
     }
 }
 
-impl<B> Filtered<B> {
-    /// Wraps `inner` with the body callbacks of `chain`; why it stopped early goes to `stop`.
+impl<B: Body> Filtered<B> {
+    /// Wraps `inner` with the body and trailers callbacks of `chain`; why it stopped early goes to `stop`. A
+    /// body that has ended already (the headers ended the stream) gets no callback.
     pub fn new(inner: B, chain: Option<BodyChain>, stop: StopSlot) -> Self {
-        Filtered { inner, chain, eos_sent: false, pending_trailers: None, done: false, stop: Some(stop) }
+        let ended = inner.is_end_stream();
+        Filtered { inner, chain, ended, out_data: None, out_trailers: None, done: ended, stop: Some(stop) }
     }
 
     /// Passes frames untouched (no filters): nothing allocated.
     pub fn passthrough(inner: B) -> Self {
-        Filtered { inner, chain: None, eos_sent: false, pending_trailers: None, done: false, stop: None }
+        Filtered { inner, chain: None, ended: false, out_data: None, out_trailers: None, done: false, stop: None }
     }
 }
 
@@ -70,79 +78,66 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
-        if *this.done {
-            return Poll::Ready(None);
-        }
-        if let Some(trailers) = this.pending_trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
         let Some(chain) = this.chain.as_mut() else {
             return this.inner.as_mut().poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into)));
         };
         loop {
-            let frame = match this.inner.as_mut().poll_frame(cx) {
+            if *this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(data) = this.out_data.take() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            match chain.poll_trailers(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(verdict)) => {
+                    if let Err(stopped) = take(verdict, this.out_data, this.out_trailers, this.stop) {
+                        *this.done = true;
+                        return Poll::Ready(Some(Err(stopped)));
+                    }
+                    continue;
+                }
+                Poll::Ready(None) => {}
+            }
+            if let Some(trailers) = this.out_trailers.take() {
+                *this.done = true;
+                if trailers.is_empty() {
+                    return Poll::Ready(None);
+                }
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            if *this.ended {
+                *this.done = true;
+                return Poll::Ready(None);
+            }
+            let verdict = match this.inner.as_mut().poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
-                Poll::Ready(Some(Ok(frame))) => Some(frame),
-                Poll::Ready(None) => None,
-            };
-            let (data, eos, trailers) = match frame {
-                Some(frame) => match frame.into_data() {
-                    Ok(data) => (data.to_vec(), this.inner.is_end_stream(), None),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        // With trailers to come the body has not ended here: this callback gets eos = false.
+                        let eos = this.inner.is_end_stream();
+                        *this.ended = eos;
+                        chain.chunk(data.to_vec(), eos)
+                    }
                     Err(frame) => match frame.into_trailers() {
-                        // Trailers end the body. Envoy would call the body callback with end_of_stream = false
-                        // and then the trailers callbacks; until those exist, the filter sees the end here,
-                        // so a body it holds is released instead of lost.
-                        Ok(t) if !*this.eos_sent => (Vec::new(), true, Some(t)),
-                        Ok(t) => return Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                        Ok(trailers) => {
+                            *this.ended = true;
+                            chain.trailers(pairs_of(&trailers));
+                            continue;
+                        }
                         Err(_) => continue,
                     },
                 },
-                None if *this.eos_sent => {
-                    *this.done = true;
-                    return Poll::Ready(None);
+                Poll::Ready(None) => {
+                    // The end, after a callback with eos = false: one more, empty, with eos = true.
+                    *this.ended = true;
+                    chain.chunk(Vec::new(), true)
                 }
-                None => (Vec::new(), true, None),
             };
-            *this.eos_sent |= eos;
-            match chain.chunk(data, eos) {
-                BodyVerdict::Data(out) => {
-                    if trailers.is_some() {
-                        *this.pending_trailers = trailers;
-                        *this.eos_sent = true;
-                        if out.is_empty() {
-                            let t = this.pending_trailers.take().unwrap_or_default();
-                            return Poll::Ready(Some(Ok(Frame::trailers(t))));
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                    }
-                    if eos {
-                        *this.done = true;
-                        if out.is_empty() {
-                            return Poll::Ready(None);
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                    }
-                    if out.is_empty() {
-                        continue; // a filter holds the body: read on
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-                }
-                BodyVerdict::Respond(local) => {
-                    if let Some(stop) = this.stop.as_ref() {
-                        *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(BodyStop::Respond(local));
-                    }
-                    *this.done = true;
-                    return Poll::Ready(Some(Err(Box::new(Stopped))));
-                }
-                BodyVerdict::Fail { filter, detail, too_large } => {
-                    if let Some(stop) = this.stop.as_ref() {
-                        *stop.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(BodyStop::Fail { filter, detail, too_large });
-                    }
-                    *this.done = true;
-                    return Poll::Ready(Some(Err(Box::new(Stopped))));
-                }
+            if let Err(stopped) = take(verdict, this.out_data, this.out_trailers, this.stop) {
+                *this.done = true;
+                return Poll::Ready(Some(Err(stopped)));
             }
         }
     }
@@ -162,4 +157,54 @@ where
             self.inner.size_hint()
         }
     }
+}
+
+/// Queues what a verdict passes on; a local response or a failure is left in `stop` and ends the body with
+/// an error (the request path answers as asked; a response already under way is reset).
+fn take(
+    verdict: BodyVerdict,
+    out_data: &mut Option<Bytes>,
+    out_trailers: &mut Option<HeaderMap>,
+    stop: &Option<StopSlot>,
+) -> Result<(), BoxError> {
+    let why = match verdict {
+        BodyVerdict::Data(data) => {
+            if !data.is_empty() {
+                *out_data = Some(Bytes::from(data));
+            }
+            return Ok(());
+        }
+        BodyVerdict::Trailers { data, trailers } => {
+            if !data.is_empty() {
+                *out_data = Some(Bytes::from(data));
+            }
+            *out_trailers = Some(header_map(&trailers));
+            return Ok(());
+        }
+        BodyVerdict::Respond(local) => BodyStop::Respond(local),
+        BodyVerdict::Fail { filter, detail, too_large } => BodyStop::Fail { filter, detail, too_large },
+    };
+    if let Some(stop) = stop {
+        *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+    Err(Box::new(Stopped))
+}
+
+/// Trailers as filters see them.
+fn pairs_of(trailers: &HeaderMap) -> Pairs {
+    trailers.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+}
+
+/// Trailers from what the filters left: pseudo-headers and invalid entries left out.
+fn header_map(pairs: &Pairs) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        if k.first() == Some(&b':') {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k), HeaderValue::from_bytes(v)) {
+            map.append(name, value);
+        }
+    }
+    map
 }

@@ -13,9 +13,25 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The hop-by-hop headers of RFC 9110 section 7.6.1 (and two legacy ones), `te` aside.
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
+
 /// Removes the hop-by-hop headers of RFC 9110 section 7.6.1, and every header the `Connection` header
 /// names. `te: trailers` is kept: it is how gRPC clients ask for trailers end to end.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names (no hashing) decides whether to edit at all.
+    if !headers.keys().any(|k| *k == header::TE || HOP_BY_HOP.contains(&k)) {
+        return;
+    }
     if let Some(listed) = headers.get(header::CONNECTION).and_then(|v| v.to_str().ok()).map(str::to_owned) {
         for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
@@ -23,16 +39,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -60,9 +67,7 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool) {
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(if tls { "https" } else { "http" }));
     if !headers.contains_key(&X_FORWARDED_FOR) {
-        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
-            headers.insert(X_FORWARDED_FOR.clone(), v);
-        }
+        headers.insert(X_FORWARDED_FOR.clone(), address_value(client));
         return;
     }
     let mut chain = String::new();
@@ -81,6 +86,25 @@ pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool) {
     if let Ok(v) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
+}
+
+/// The client address as a header value. A worker sees the same few clients again and again: the last
+/// one's text is kept per thread, so the common case formats nothing.
+fn address_value(client: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((ip, v)) = last.as_ref().filter(|(ip, _)| *ip == client) {
+            debug_assert_eq!(*ip, client);
+            return v.clone();
+        }
+        let v = HeaderValue::from_maybe_shared(bytes::Bytes::from(client.to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        *last = Some((client, v.clone()));
+        v
+    })
 }
 
 /// Continues the client's W3C trace (same trace id and flags, the gateway's own span as parent) or

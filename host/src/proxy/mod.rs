@@ -36,13 +36,13 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
-use log::Completion;
+use log::{Completion, Counted};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// What the pipeline knows about the downstream connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// The client's address.
     pub client: SocketAddr,
@@ -52,6 +52,49 @@ pub struct ConnInfo {
     pub local: SocketAddr,
     /// The connection's id (unique per worker: worker in the top bits).
     pub id: u64,
+    /// What the TLS handshake settled (TLS connections only), for the `connection.*` properties.
+    pub tls_facts: Option<Arc<TlsFacts>>,
+}
+
+/// What a downstream TLS handshake settled.
+#[derive(Debug)]
+pub struct TlsFacts {
+    /// The SNI name the client sent, if any.
+    pub server_name: Option<Arc<str>>,
+    /// The protocol version: `TLSv1.2` or `TLSv1.3`.
+    pub version: &'static str,
+}
+
+impl TlsFacts {
+    /// What a finished server handshake settled.
+    pub fn of(connection: &rustls::ServerConnection) -> TlsFacts {
+        TlsFacts {
+            server_name: connection.server_name().map(Arc::from),
+            version: match connection.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                _ => "TLS",
+            },
+        }
+    }
+}
+
+/// The filter chain a request went through: the route it is attached to, its attachments, and the contexts
+/// they opened (each ended when the stream ends).
+struct Chained<'a> {
+    route: &'a Route,
+    chain: &'a [Attachment],
+    streams: ChainStreams,
+}
+
+/// Where a request goes once its filters ran.
+enum Routed<'a> {
+    /// Where it was routed at first (no filter called `clear_route_cache`).
+    Same,
+    /// The route the request as the filters left it matches (a filter called `clear_route_cache`).
+    Other(&'a Route),
+    /// No route matches the request as the filters left it.
+    Nowhere(ProxyError),
 }
 
 /// One worker's request pipeline.
@@ -152,17 +195,52 @@ impl Pipeline {
         match &route.action {
             Action::Direct { status, headers, body } => match (chain, &self.filters) {
                 (Some(chain), Some(filters)) => {
-                    let (mut parts, _) = req.into_parts();
-                    let streams = match self
-                        .request_phase(filters, &conn, &mut parts, route, chain, None, true, completion)
-                        .await
+                    let (mut parts, request_body) = req.into_parts();
+                    // The filter paths are boxed: their futures are large, and a request that runs no filter
+                    // should not move their space around (the handle future is moved into hyper whole).
+                    let streams = match Box::pin(
+                        self.request_phase(filters, &conn, &mut parts, route, chain, None, true, completion),
+                    )
+                    .await
                     {
                         Ok(ok) => ok,
                         Err(answered) => return answered,
                     };
-                    let (streams, completion) = streams;
-                    let head = (*status, headers.clone(), body.clone());
-                    self.respond_through_chain(route, chain, streams, head, chain.len(), completion).await
+                    let (streams, mut completion) = streams;
+                    let mut head = (*status, headers.clone(), body.clone());
+                    // clear_route_cache: the route the headers as the filters left them match serves the request.
+                    match self.route_again(&parts, &mut completion) {
+                        Routed::Same => {}
+                        Routed::Other(other) => match (&other.action, self.route_cluster[other.index]) {
+                            (Action::Direct { status, headers, body }, _) => {
+                                head = (*status, headers.clone(), body.clone());
+                            }
+                            (Action::Cluster(_), Some(c)) => {
+                                // The first route answers by itself, so the gateway's request policy has not
+                                // run yet: it runs now, for the route that proxies.
+                                if let Err(err) = self.policy(&conn, &mut parts, other, &completion) {
+                                    completion.filter_streams = Some(streams);
+                                    return error_response(&err, completion);
+                                }
+                                let chained = Chained { route, chain, streams };
+                                let cluster = &self.clusters[c];
+                                let forward =
+                                    self.forward(&conn, parts, request_body, other, cluster, Some(chained), completion);
+                                return Box::pin(forward).await;
+                            }
+                            (Action::Cluster(_), None) => {
+                                completion.filter_streams = Some(streams);
+                                let err = ProxyError::BadRequest("route has no cluster".into());
+                                return error_response(&err, completion);
+                            }
+                        },
+                        Routed::Nowhere(err) => {
+                            completion.filter_streams = Some(streams);
+                            return error_response(&err, completion);
+                        }
+                    }
+                    completion.code_details("direct_response");
+                    Box::pin(self.respond_through_chain(route, chain, streams, head, chain.len(), completion)).await
                 }
                 _ => direct_response(*status, headers, body, completion),
             },
@@ -176,27 +254,22 @@ impl Pipeline {
         }
     }
 
-    async fn proxy(
+    /// The gateway's own request policy, before filters: hop-by-hop headers out, `Host` (the route's
+    /// `host_rewrite`, else the client's), `X-Forwarded-*`, `X-Request-Id`, `traceparent`.
+    fn policy(
         &self,
-        conn: ConnInfo,
-        req: Request<Incoming>,
+        conn: &ConnInfo,
+        parts: &mut http::request::Parts,
         route: &Route,
-        cluster: &upstream::Cluster,
-        mut completion: Completion,
-    ) -> Response<ResponseBody> {
-        let (mut parts, body) = req.into_parts();
-
-        // Request policy: what the gateway itself changes before the request leaves.
+        completion: &Completion,
+    ) -> Result<(), ProxyError> {
         let host = match &route.host_rewrite {
             Some(h) => h.clone(),
             None => match parts.headers.get(http::header::HOST) {
                 Some(h) => h.clone(),
                 None => match parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
                     Some(h) => h,
-                    None => {
-                        let err = ProxyError::BadRequest("the request has no Host header or authority".into());
-                        return error_response(&err, completion);
-                    }
+                    None => return Err(ProxyError::BadRequest("the request has no Host header or authority".into())),
                 },
             },
         };
@@ -205,29 +278,96 @@ impl Pipeline {
         headers::set_forwarded(&mut parts.headers, conn.client.ip(), conn.tls);
         parts.headers.insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
         headers::propagate_traceparent(&mut parts.headers);
+        Ok(())
+    }
+
+    async fn proxy<'a>(
+        &'a self,
+        conn: ConnInfo,
+        req: Request<Incoming>,
+        route: &'a Route,
+        mut cluster: &'a upstream::Cluster,
+        mut completion: Completion,
+    ) -> Response<ResponseBody> {
+        let (mut parts, body) = req.into_parts();
+        if let Err(err) = self.policy(&conn, &mut parts, route, &completion) {
+            return error_response(&err, completion);
+        }
         // The filter chain's request phase: after the gateway's own headers, before the route's rules.
         let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
-        let mut streams = None;
-        let stop = StopSlot::default();
-        let mut body_chain: Option<BodyChain> = None;
+        let mut chained = None;
+        let mut upstream_route = route;
         if let (Some(chain), Some(filters)) = (chain, &self.filters) {
             let cluster_name = Some(cluster.name.clone());
             let eos = body.is_end_stream();
-            let (s, c) =
-                match self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, eos, completion).await
-                {
-                    Ok(ok) => ok,
-                    Err(answered) => return answered,
-                };
+            let phase = self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, eos, completion);
+            let (streams, c) = match Box::pin(phase).await {
+                Ok(ok) => ok,
+                Err(answered) => return answered,
+            };
             completion = c;
-            body_chain = BodyChain::new(chain, &s, true);
-            streams = Some(s);
+            // clear_route_cache: the route the headers as the filters left them match serves the request.
+            match self.route_again(&parts, &mut completion) {
+                Routed::Same => {}
+                Routed::Other(other) => match (&other.action, self.route_cluster[other.index]) {
+                    (Action::Cluster(_), Some(c)) => {
+                        if let Some(h) = &other.host_rewrite {
+                            parts.headers.insert(http::header::HOST, h.clone());
+                        }
+                        (upstream_route, cluster) = (other, &self.clusters[c]);
+                    }
+                    (Action::Direct { status, headers, body }, _) => {
+                        let head = (*status, headers.clone(), body.clone());
+                        completion.code_details("direct_response");
+                        let respond = self.respond_through_chain(route, chain, streams, head, chain.len(), completion);
+                        return Box::pin(respond).await;
+                    }
+                    (Action::Cluster(_), None) => {
+                        completion.filter_streams = Some(streams);
+                        let err = ProxyError::BadRequest("route has no cluster".into());
+                        return error_response(&err, completion);
+                    }
+                },
+                Routed::Nowhere(err) => {
+                    completion.filter_streams = Some(streams);
+                    return error_response(&err, completion);
+                }
+            }
+            chained = Some(Chained { route, chain, streams });
         }
+        self.forward(&conn, parts, body, upstream_route, cluster, chained, completion).await
+    }
+
+    /// Sends the request (its filters done) to an endpoint of `cluster` with `route`'s header rules and
+    /// rewrite, and the response back through the chain's response callbacks.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        conn: &ConnInfo,
+        mut parts: http::request::Parts,
+        body: Incoming,
+        route: &Route,
+        cluster: &upstream::Cluster,
+        chained: Option<Chained<'_>>,
+        mut completion: Completion,
+    ) -> Response<ResponseBody> {
+        let (chain_route, chain, streams) = match chained {
+            Some(Chained { route, chain, streams }) => (route, Some(chain), Some(streams)),
+            None => (route, None, None),
+        };
+        let stop = StopSlot::default();
+        let body_chain = match (chain, &streams) {
+            (Some(chain), Some(s)) => BodyChain::new(chain, s, true),
+            _ => None,
+        };
         let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
         let endpoint_index = in_flight.index();
         let endpoint = &cluster.endpoints[endpoint_index];
         completion.upstream = Some(endpoint.address.clone());
         completion.in_flight = Some(in_flight);
+        if let Some(info) = &completion.info {
+            info.live.set_upstream(endpoint.address.clone());
+        }
         for name in &route.headers_to_remove {
             parts.headers.remove(name);
         }
@@ -265,8 +405,9 @@ impl Pipeline {
             }
         };
         parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-        let body: UpstreamBody = match body_chain {
-            Some(chain) => Filtered::new(body, Some(chain), stop.clone()).boxed_unsync(),
+        let body: UpstreamBody = match &completion.info {
+            // Filters read the request body's size (`request.size`): its bytes are counted as they pass.
+            Some(info) => Filtered::new(Counted::new(body, info.live.clone()), body_chain, stop.clone()).boxed_unsync(),
             None => Filtered::passthrough(body).boxed_unsync(),
         };
         let upstream_req = Request::from_parts(parts, body);
@@ -285,7 +426,8 @@ impl Pipeline {
                 if let Some(stop) = stopped {
                     return match (stop, chain, streams) {
                         (BodyStop::Respond(local), Some(chain), Some(s)) => {
-                            self.reply_through_chain(route, chain, s, local, chain.len(), completion).await
+                            Box::pin(self.reply_through_chain(chain_route, chain, s, local, chain.len(), completion))
+                                .await
                         }
                         (BodyStop::Respond(local), _, _) => local_reply(&local, completion),
                         (BodyStop::Fail { filter, detail, too_large }, _, s) => {
@@ -296,7 +438,7 @@ impl Pipeline {
                                     completion,
                                 )
                             } else {
-                                error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
+                                error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion)
                             }
                         }
                     };
@@ -324,10 +466,11 @@ impl Pipeline {
         };
         headers::strip_hop_by_hop(resp.headers_mut());
         resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
+        completion.code_details("via_upstream");
         if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
             let pairs = filters::response_pairs(resp.status(), resp.headers());
             let eos = resp.body().is_end_stream();
-            match run_response_headers(filters, chain, &mut s, pairs, eos, chain.len()).await {
+            match Box::pin(run_response_headers(filters, chain, &mut s, pairs, eos, chain.len())).await {
                 ResponseVerdict::Continue(p) => {
                     let (mut head, body) = resp.into_parts();
                     filters::apply_response(&mut head.status, &mut head.headers, &p);
@@ -341,7 +484,7 @@ impl Pipeline {
                 ResponseVerdict::Fail { filter, detail } => {
                     completion.filter_streams = Some(s);
                     completion.lease = None;
-                    return error_response(&ProxyError::filter(&route.name, &filter, detail), completion);
+                    return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
                 }
             }
             let response_chain = BodyChain::new(chain, &s, false);
@@ -373,7 +516,9 @@ impl Pipeline {
         let authority = host_value(parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
         let mut streams = ChainStreams::default();
         let pairs = filters::request_pairs(parts, &authority, conn.tls);
-        let info = Some(request_info(conn, parts, route, cluster));
+        let info = request_info(conn, parts, route, cluster, completion.start);
+        completion.attach(info.clone());
+        let info = Some(info);
         match run_request_headers(filters, &info, chain, &mut streams, pairs, end_of_stream).await {
             RequestVerdict::Continue(p) => {
                 filters::apply_request(parts, &p);
@@ -400,6 +545,7 @@ impl Pipeline {
         upto: usize,
         completion: Completion,
     ) -> Response<ResponseBody> {
+        completion.code_details(local.details.clone());
         self.respond_through_chain(route, chain, streams, filters::local_response(&local), upto, completion).await
     }
 
@@ -435,6 +581,7 @@ fn request_info(
     parts: &http::request::Parts,
     route: &Route,
     cluster: Option<Arc<str>>,
+    started: Instant,
 ) -> Arc<RequestInfo> {
     Arc::new(RequestInfo {
         source: conn.client,
@@ -450,8 +597,39 @@ fn request_info(
         route: route.name.clone(),
         cluster,
         connection_id: conn.id,
+        started,
+        server_name: conn.tls_facts.as_ref().and_then(|t| t.server_name.clone()),
+        tls_version: conn.tls_facts.as_ref().map(|t| t.version),
+        live: Arc::default(),
     })
 }
+impl Pipeline {
+    /// When a filter called `clear_route_cache` during the request callbacks, chooses the route again from
+    /// the request as the filters left it (`:authority`, `:path`, `:method`, headers). The filter chain that
+    /// ran is not run again; the new route's upstream, rewrite and header rules apply, and the request is
+    /// logged and counted under it.
+    fn route_again(&self, parts: &http::request::Parts, completion: &mut Completion) -> Routed<'_> {
+        let Some(info) = completion.info.clone() else { return Routed::Same };
+        if !info.live.take_route_cache_cleared() {
+            return Routed::Same;
+        }
+        let host = host_of(&parts.headers, &parts.uri);
+        let view = RequestView { host: &host, path: parts.uri.path(), method: &parts.method, headers: &parts.headers };
+        let Some(route) = self.router.find(&view) else {
+            return Routed::Nowhere(ProxyError::NoRoute {
+                method: parts.method.to_string(),
+                host: host.into_owned(),
+                path: parts.uri.path().to_string(),
+            });
+        };
+        let cluster = self.route_cluster[route.index].map(|i| self.clusters[i].name.clone());
+        info.live.set_rerouted(route.name.clone(), cluster);
+        completion.route = Some(route.name.clone());
+        completion.metrics = self.route_metrics[route.index].clone();
+        Routed::Other(route)
+    }
+}
+
 /// The Host header, or the authority of an HTTP/2 request.
 fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
     parts
@@ -463,6 +641,7 @@ fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
 
 /// A filter's local response, as is.
 fn local_reply(local: &LocalResponse, completion: Completion) -> Response<ResponseBody> {
+    completion.code_details(local.details.clone());
     let (status, headers, body) = filters::local_response(local);
     direct_response(status, &headers, &body, completion)
 }
@@ -470,11 +649,15 @@ fn local_reply(local: &LocalResponse, completion: Completion) -> Response<Respon
 /// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,
 /// lower case (copied only when it is not already).
 fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
-    let raw = req
-        .headers()
+    host_of(req.headers(), req.uri())
+}
+
+/// [`request_host`] from a request's headers and URI.
+fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> std::borrow::Cow<'a, str> {
+    let raw = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
     let without_port = match raw.rfind(':') {
         Some(i) if !raw.ends_with(']') && raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
@@ -499,6 +682,7 @@ fn classify(e: upstream::pool::SendError, cluster: &upstream::Cluster, endpoint:
 }
 
 fn error_response(err: &ProxyError, mut completion: Completion) -> Response<ResponseBody> {
+    completion.code_details(err.code());
     let resp = err.to_response(completion.request_id.to_str().unwrap_or("-"));
     completion.status = resp.status().as_u16();
     let (mut parts, bytes) = resp.into_parts();

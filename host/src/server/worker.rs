@@ -3,7 +3,7 @@
 
 use super::idle::{Activity, Tracked};
 use super::Shared;
-use crate::proxy::{ConnInfo, Pipeline};
+use crate::proxy::{ConnInfo, Pipeline, TlsFacts};
 use crate::telemetry::metrics::ListenerMetrics;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -133,7 +133,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
                 let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.inc();
                 let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-                let info = ConnInfo { client, tls: ctx.tls.is_some(), local, id };
+                let info = ConnInfo { client, tls: ctx.tls.is_some(), local, id, tls_facts: None };
                 tokio::spawn(serve_connection(stream, info, ctx.clone()));
             }
             Err(e) => {
@@ -153,7 +153,10 @@ async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCt
     match &ctx.tls {
         None => serve_http(TokioIo::new(tracked), info, activity, &ctx).await,
         Some(acceptor) => match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tracked)).await {
-            Ok(Ok(tls)) => serve_http(TokioIo::new(tls), info, activity, &ctx).await,
+            Ok(Ok(tls)) => {
+                let facts = Some(Arc::new(TlsFacts::of(tls.get_ref().1)));
+                serve_http(TokioIo::new(tls), ConnInfo { tls_facts: facts, ..info }, activity, &ctx).await
+            }
             Ok(Err(e)) => tracing::debug!(client = %info.client, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(client = %info.client, "TLS handshake timed out"),
         },
@@ -166,8 +169,10 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let pipeline = ctx.pipeline.clone();
+    let conn = info.clone();
     let service = hyper::service::service_fn(move |req| {
         let pipeline = pipeline.clone();
+        let info = conn.clone();
         async move { Ok::<_, Infallible>(pipeline.handle(info, req).await) }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -1,14 +1,15 @@
 //! Prometheus metrics: one registry for the process, with handles resolved per worker ahead of time so
 //! the request path only touches atomics (and a histogram no other worker writes to).
 //!
-//! Metrics that filters define (`proxy_define_metric`) are exported as one family per kind, with the filter's
-//! metric name as the `name` label, registered the first time a filter defines a metric of that kind:
+//! Metrics that filters define (`proxy_define_metric`) are exported as one family per kind, with the name of
+//! the module that defined the metric as the `filter` label and the filter's metric name as the `name` label,
+//! registered the first time a filter defines a metric of that kind:
 //!
 //! | kind | exposition |
 //! |---|---|
-//! | counter | `weir_filter_counter_total{name="<metric name>"}` |
-//! | gauge | `weir_filter_gauge{name="<metric name>"}` |
-//! | histogram | `weir_filter_histogram_bucket{name="<metric name>",le="…"}`, `_sum`, `_count` |
+//! | counter | `weir_filter_counter_total{filter="<module>",name="<metric name>"}` |
+//! | gauge | `weir_filter_gauge{filter="<module>",name="<metric name>"}` |
+//! | histogram | `weir_filter_histogram_bucket{filter="<module>",name="<metric name>",le="…"}`, `_sum`, `_count` |
 //!
 //! Histogram buckets are 1, 4, 16, … 4^15 (about 1.07e9): filters record sizes, counts and latencies in any
 //! unit, so the buckets span nine orders of magnitude.
@@ -39,12 +40,16 @@ fn filter_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 16))
 }
 
-/// A filter metric's name as an OpenMetrics label value. prometheus-client writes label values as they are,
-/// so `\`, `"` and a newline are escaped here and other control characters (which the text format cannot
-/// carry) become U+FFFD.
-fn filter_labels(name: &str) -> Labels {
-    let mut value = String::with_capacity(name.len());
-    for c in name.chars() {
+/// A filter metric's labels: the defining module and the metric's name, as OpenMetrics label values.
+fn filter_labels(module: &str, name: &str) -> Labels {
+    vec![("filter", label_value(module)), ("name", label_value(name))]
+}
+
+/// A label value as OpenMetrics text. prometheus-client writes label values as they are, so `\`, `"` and a
+/// newline are escaped here and other control characters (which the text format cannot carry) become U+FFFD.
+fn label_value(raw: &str) -> String {
+    let mut value = String::with_capacity(raw.len());
+    for c in raw.chars() {
         match c {
             '\\' => value.push_str("\\\\"),
             '"' => value.push_str("\\\""),
@@ -53,7 +58,7 @@ fn filter_labels(name: &str) -> Labels {
             c => value.push(c),
         }
     }
-    vec![("name", value)]
+    value
 }
 
 /// The process's metric families.
@@ -124,35 +129,35 @@ impl Metrics {
         registry.register(name, help, family.clone());
     }
 
-    /// The counter behind filter metric `name` (`weir_filter_counter_total{name}`); every call for one name
-    /// returns a handle to the same value.
-    pub fn filter_counter(&self, name: &str) -> Counter {
+    /// The counter behind filter metric `name` defined by `module`
+    /// (`weir_filter_counter_total{filter, name}`); every call for one pair returns a handle to the same value.
+    pub fn filter_counter(&self, module: &str, name: &str) -> Counter {
         let family = self.filter_counters.get_or_init(|| {
             let family = Family::default();
-            self.register_late("filter_counter", "Counters defined by filters, by metric name", &family);
+            self.register_late("filter_counter", "Counters defined by filters, by module and metric name", &family);
             family
         });
-        family.get_or_create(&filter_labels(name)).clone()
+        family.get_or_create(&filter_labels(module, name)).clone()
     }
 
-    /// The gauge behind filter metric `name` (`weir_filter_gauge{name}`).
-    pub fn filter_gauge(&self, name: &str) -> Gauge {
+    /// The gauge behind filter metric `name` defined by `module` (`weir_filter_gauge{filter, name}`).
+    pub fn filter_gauge(&self, module: &str, name: &str) -> Gauge {
         let family = self.filter_gauges.get_or_init(|| {
             let family = Family::default();
-            self.register_late("filter_gauge", "Gauges defined by filters, by metric name", &family);
+            self.register_late("filter_gauge", "Gauges defined by filters, by module and metric name", &family);
             family
         });
-        family.get_or_create(&filter_labels(name)).clone()
+        family.get_or_create(&filter_labels(module, name)).clone()
     }
 
-    /// The histogram behind filter metric `name` (`weir_filter_histogram{name}`).
-    pub fn filter_histogram(&self, name: &str) -> Histogram {
+    /// The histogram behind filter metric `name` defined by `module` (`weir_filter_histogram{filter, name}`).
+    pub fn filter_histogram(&self, module: &str, name: &str) -> Histogram {
         let family = self.filter_histograms.get_or_init(|| {
             let family = HistogramFamily::new_with_constructor(filter_histogram);
-            self.register_late("filter_histogram", "Histograms defined by filters, by metric name", &family);
+            self.register_late("filter_histogram", "Histograms defined by filters, by module and metric name", &family);
             family
         });
-        family.get_or_create(&filter_labels(name)).clone()
+        family.get_or_create(&filter_labels(module, name)).clone()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -253,18 +258,20 @@ mod tests {
     fn filter_metrics_render_under_one_family_per_kind() {
         let m = Metrics::new();
         assert!(!m.render().contains("weir_filter_"), "families appear only once a filter defines a metric");
-        m.filter_counter("reqs").inc_by(3);
-        assert_eq!(m.filter_counter("reqs").get(), 3, "one name, one value");
-        m.filter_gauge("in_flight").set(-2);
-        m.filter_histogram("sizes").observe(5.0);
-        m.filter_counter("odd \"name\"\\\nend\r").inc();
+        m.filter_counter("auth", "reqs").inc_by(3);
+        assert_eq!(m.filter_counter("auth", "reqs").get(), 3, "one module and name, one value");
+        assert_eq!(m.filter_counter("quota", "reqs").get(), 0, "another module's series");
+        m.filter_gauge("auth", "in_flight").set(-2);
+        m.filter_histogram("auth", "sizes").observe(5.0);
+        m.filter_counter("odd\"module", "odd \"name\"\\\nend\r").inc();
         let text = m.render();
         for line in [
-            "weir_filter_counter_total{name=\"reqs\"} 3",
-            "weir_filter_gauge{name=\"in_flight\"} -2",
-            "weir_filter_histogram_bucket{le=\"16.0\",name=\"sizes\"} 1",
-            "weir_filter_histogram_count{name=\"sizes\"} 1",
-            "weir_filter_counter_total{name=\"odd \\\"name\\\"\\\\\\nend\u{fffd}\"} 1",
+            "weir_filter_counter_total{filter=\"auth\",name=\"reqs\"} 3",
+            "weir_filter_counter_total{filter=\"quota\",name=\"reqs\"} 0",
+            "weir_filter_gauge{filter=\"auth\",name=\"in_flight\"} -2",
+            "weir_filter_histogram_bucket{le=\"16.0\",filter=\"auth\",name=\"sizes\"} 1",
+            "weir_filter_histogram_count{filter=\"auth\",name=\"sizes\"} 1",
+            "weir_filter_counter_total{filter=\"odd\\\"module\",name=\"odd \\\"name\\\"\\\\\\nend\u{fffd}\"} 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

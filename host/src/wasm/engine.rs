@@ -2,6 +2,7 @@
 //! keyed by sha256 digest, and the epoch ticker that bounds every callback.
 
 use super::module::{LoadError, LoadedModule};
+use crate::abi::hostcalls::capabilities::Allowed;
 use crate::abi::{self, HostShared, VmState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct WasmRuntime {
     engine: Engine,
     linker: Linker<VmState>,
     modules: Mutex<HashMap<String, Arc<LoadedModule>>>,
+    /// Modules linked for a capability allow-list, by digest and list.
+    restricted: Mutex<HashMap<String, Arc<LoadedModule>>>,
     limits: Limits,
     host: Arc<HostShared>,
     ticking: Arc<AtomicBool>,
@@ -71,7 +74,15 @@ impl WasmRuntime {
                 }
             }
         })?;
-        Ok(Arc::new(WasmRuntime { engine, linker, modules: Mutex::new(HashMap::new()), limits, host, ticking }))
+        Ok(Arc::new(WasmRuntime {
+            engine,
+            linker,
+            modules: Mutex::new(HashMap::new()),
+            restricted: Mutex::new(HashMap::new()),
+            limits,
+            host,
+            ticking,
+        }))
     }
 
     /// The engine.
@@ -91,12 +102,35 @@ impl WasmRuntime {
 
     /// Compiles and checks a module, or returns the one already compiled from the same bytes.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<LoadedModule>, LoadError> {
+        self.load_restricted(name, bytes, None)
+    }
+
+    /// [`load`](Self::load), linked for a capability allow-list (ABI §5.13): every import the list leaves out
+    /// is a stub, and callbacks it leaves out are absent. The module is compiled once whatever the lists;
+    /// each distinct list gets its own linking, cached beside it.
+    pub fn load_restricted(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        capabilities: Option<&Allowed>,
+    ) -> Result<Arc<LoadedModule>, LoadError> {
         let digest = hex(&Sha256::digest(bytes));
-        if let Some(m) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&digest) {
+        let cached = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(&digest).cloned();
+        let plain = match cached {
+            Some(m) => m,
+            None => {
+                let loaded = Arc::new(LoadedModule::compile(&self.engine, &self.linker, name, &digest, bytes)?);
+                self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(digest.clone(), loaded.clone());
+                loaded
+            }
+        };
+        let Some(allowed) = capabilities else { return Ok(plain) };
+        let key = format!("{digest}:{}", allowed.iter().map(String::as_str).collect::<Vec<_>>().join(","));
+        if let Some(m) = self.restricted.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(m.clone());
         }
-        let loaded = Arc::new(LoadedModule::compile(&self.engine, &self.linker, name, &digest, bytes)?);
-        self.modules.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, loaded.clone());
+        let loaded = Arc::new(plain.restricted(&self.linker, allowed)?);
+        self.restricted.lock().unwrap_or_else(|e| e.into_inner()).insert(key, loaded.clone());
         Ok(loaded)
     }
 

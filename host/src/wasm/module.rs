@@ -1,8 +1,11 @@
 //! A compiled, checked module: the ABI version it declares, the exports the host needs, and imports only
 //! from `env` (the proxy-wasm hostcalls) and WASI preview 1.
 
+use crate::abi::hostcalls::capabilities::{self, Allowed};
 use crate::abi::VmState;
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
+use wasmtime::{
+    AsContextMut, Engine, ExternType, Instance, InstancePre, Linker, Module, TypedFunc, WasmParams, WasmResults,
+};
 use weir_sdk::abi::AbiVersion;
 
 /// Why a module cannot be loaded. Each names the module and what to fix.
@@ -74,6 +77,8 @@ pub struct LoadedModule {
     pub allocator: &'static str,
     /// Pre-linked, ready for a store.
     pub pre: InstancePre<VmState>,
+    /// The capability allow-list it is linked for (`None`: everything allowed).
+    pub capabilities: Option<Allowed>,
 }
 
 impl LoadedModule {
@@ -133,6 +138,45 @@ impl LoadedModule {
                 _ => LoadError::Link { module: name.to_string(), detail },
             }
         })?;
-        Ok(LoadedModule { name: name.to_string(), digest: digest.to_string(), abi, allocator, pre })
+        Ok(LoadedModule { name: name.to_string(), digest: digest.to_string(), abi, allocator, pre, capabilities: None })
+    }
+
+    /// The same module linked for an allow-list: imports it leaves out are stubs (ABI §5.13).
+    pub fn restricted(&self, linker: &Linker<VmState>, allowed: &Allowed) -> Result<LoadedModule, LoadError> {
+        let link = |e: wasmtime::Error| LoadError::Link { module: self.name.clone(), detail: format!("{e:#}") };
+        let module = self.pre.module();
+        let restricted = capabilities::restricted_linker(linker, module, allowed).map_err(link)?;
+        let pre = restricted.instantiate_pre(module).map_err(link)?;
+        Ok(LoadedModule {
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            abi: self.abi,
+            allocator: self.allocator,
+            pre,
+            capabilities: Some(allowed.clone()),
+        })
+    }
+
+    /// Whether the host may call callback (export) `name`: a callback an allow-list leaves out is treated as
+    /// absent. The allocator and start functions are never restricted.
+    pub fn allows_callback(&self, name: &str) -> bool {
+        match &self.capabilities {
+            Some(allowed) => !capabilities::CALLBACKS.contains(&name) || allowed.contains(name),
+            None => true,
+        }
+    }
+
+    /// The callback (export) `name` of `instance`, if the module exports it with this signature and its
+    /// capabilities allow it.
+    pub fn callback<P: WasmParams, R: WasmResults>(
+        &self,
+        instance: &Instance,
+        store: impl AsContextMut,
+        name: &str,
+    ) -> Option<TypedFunc<P, R>> {
+        if !self.allows_callback(name) {
+            return None;
+        }
+        instance.get_typed_func(store, name).ok()
     }
 }

@@ -99,6 +99,8 @@ struct HttpCallbacks {
     response_headers: Option<TypedFunc<(u32, u32, u32), u32>>,
     response_headers_v1: Option<TypedFunc<(u32, u32), u32>>,
     response_body: Option<TypedFunc<(u32, u32, u32), u32>>,
+    request_trailers: Option<TypedFunc<(u32, u32), u32>>,
+    response_trailers: Option<TypedFunc<(u32, u32), u32>>,
     log: Option<TypedFunc<u32, ()>>,
 }
 
@@ -183,23 +185,25 @@ impl Vm {
             start.call(&mut store, ()).map_err(|e| start_err(format!("_start trapped: {e:#}")))?;
         }
         let lifecycle = Lifecycle {
-            context_create: instance.get_typed_func(&mut store, "proxy_on_context_create").ok(),
-            vm_start: instance.get_typed_func(&mut store, "proxy_on_vm_start").ok(),
-            configure: instance.get_typed_func(&mut store, "proxy_on_configure").ok(),
-            done: instance.get_typed_func(&mut store, "proxy_on_done").ok(),
-            delete: instance.get_typed_func(&mut store, "proxy_on_delete").ok(),
+            context_create: module.callback(&instance, &mut store, "proxy_on_context_create"),
+            vm_start: module.callback(&instance, &mut store, "proxy_on_vm_start"),
+            configure: module.callback(&instance, &mut store, "proxy_on_configure"),
+            done: module.callback(&instance, &mut store, "proxy_on_done"),
+            delete: module.callback(&instance, &mut store, "proxy_on_delete"),
         };
         let http = HttpCallbacks {
-            tick: instance.get_typed_func(&mut store, "proxy_on_tick").ok(),
-            queue_ready: instance.get_typed_func(&mut store, "proxy_on_queue_ready").ok(),
-            http_call_response: instance.get_typed_func(&mut store, "proxy_on_http_call_response").ok(),
-            request_headers: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
-            request_headers_v1: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
-            request_body: instance.get_typed_func(&mut store, "proxy_on_request_body").ok(),
-            response_headers: instance.get_typed_func(&mut store, "proxy_on_response_headers").ok(),
-            response_headers_v1: instance.get_typed_func(&mut store, "proxy_on_response_headers").ok(),
-            response_body: instance.get_typed_func(&mut store, "proxy_on_response_body").ok(),
-            log: instance.get_typed_func(&mut store, "proxy_on_log").ok(),
+            tick: module.callback(&instance, &mut store, "proxy_on_tick"),
+            queue_ready: module.callback(&instance, &mut store, "proxy_on_queue_ready"),
+            http_call_response: module.callback(&instance, &mut store, "proxy_on_http_call_response"),
+            request_headers: module.callback(&instance, &mut store, "proxy_on_request_headers"),
+            request_headers_v1: module.callback(&instance, &mut store, "proxy_on_request_headers"),
+            request_body: module.callback(&instance, &mut store, "proxy_on_request_body"),
+            response_headers: module.callback(&instance, &mut store, "proxy_on_response_headers"),
+            response_headers_v1: module.callback(&instance, &mut store, "proxy_on_response_headers"),
+            response_body: module.callback(&instance, &mut store, "proxy_on_response_body"),
+            request_trailers: module.callback(&instance, &mut store, "proxy_on_request_trailers"),
+            response_trailers: module.callback(&instance, &mut store, "proxy_on_response_trailers"),
+            log: module.callback(&instance, &mut store, "proxy_on_log"),
         };
         Ok(Vm {
             store,
@@ -403,11 +407,63 @@ impl Vm {
         };
         stream.phase = if request { Phase::RequestBody } else { Phase::ResponseBody };
         stream.body = chunk;
+        stream.final_body = end_of_stream;
         let name = if request { "proxy_on_request_body" } else { "proxy_on_response_body" };
         let action = self.call(f, name, id, (id, size, u32::from(end_of_stream)));
-        let body = self.store.data_mut().streams.get_mut(&id).map(|s| std::mem::take(&mut s.body)).unwrap_or_default();
+        let body = match self.store.data_mut().streams.get_mut(&id) {
+            Some(s) => {
+                s.final_body = false;
+                std::mem::take(&mut s.body)
+            }
+            None => Vec::new(),
+        };
         let action = action?;
         Ok((self.take_outcome(id, action), body))
+    }
+
+    /// `proxy_on_request_trailers` / `proxy_on_response_trailers` with `trailers`; returns the outcome and the
+    /// trailers as the filter left them.
+    pub fn on_trailers(&mut self, id: u32, request: bool, trailers: Pairs) -> Result<(Outcome, Pairs), VmError> {
+        let n = trailers.len() as u32;
+        let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
+            return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, trailers));
+        };
+        stream.phase = if request { Phase::RequestTrailers } else { Phase::ResponseTrailers };
+        *Self::trailers_of(stream, request) = Some(trailers);
+        let http = self.http.clone();
+        let (f, name) = if request {
+            (http.request_trailers.as_ref(), "proxy_on_request_trailers")
+        } else {
+            (http.response_trailers.as_ref(), "proxy_on_response_trailers")
+        };
+        let action = match f {
+            Some(f) => self.call(f, name, id, (id, n)),
+            None => Ok(0),
+        };
+        let trailers = self.stream_trailers(id, request).unwrap_or_default();
+        let action = action?;
+        Ok((self.take_outcome(id, action), trailers))
+    }
+
+    fn trailers_of(stream: &mut StreamData, request: bool) -> &mut Option<Pairs> {
+        if request {
+            &mut stream.request_trailers
+        } else {
+            &mut stream.response_trailers
+        }
+    }
+
+    /// The trailers a stream holds now: those its trailers callback (or a callback resuming it) left, or those
+    /// its final body callback created; `None` when it has none.
+    pub fn stream_trailers(&mut self, id: u32, request: bool) -> Option<Pairs> {
+        Self::trailers_of(self.store.data_mut().streams.get_mut(&id)?, request).clone()
+    }
+
+    /// Records the trailers that went on (what `on_log` reads as the response trailers).
+    pub fn set_stream_trailers(&mut self, id: u32, request: bool, trailers: Pairs) {
+        if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
+            *Self::trailers_of(stream, request) = Some(trailers);
+        }
     }
 
     /// Where `proxy_on_queue_ready` notifications for queues this VM registers are posted.

@@ -57,10 +57,10 @@ async fn shared_data_metrics_and_properties_across_requests() -> anyhow::Result<
     metrics_with(
         &gw,
         &[
-            r#"weir_filter_counter_total{name="test_requests_total"} 3"#,
-            r#"weir_filter_gauge{name="test_in_flight"} 0"#,
-            r#"weir_filter_histogram_count{name="test_body_sizes"} 3"#,
-            r#"weir_filter_histogram_sum{name="test_body_sizes"} 300.0"#,
+            r#"weir_filter_counter_total{filter="state",name="test_requests_total"} 3"#,
+            r#"weir_filter_gauge{filter="state",name="test_in_flight"} 0"#,
+            r#"weir_filter_histogram_count{filter="state",name="test_body_sizes"} 3"#,
+            r#"weir_filter_histogram_sum{filter="state",name="test_body_sizes"} 300.0"#,
         ],
     )
     .await?;
@@ -97,6 +97,6 @@ async fn concurrent_requests_on_two_workers_count_each_hit_once() -> anyhow::Res
     }
     hits.sort_unstable();
     assert_eq!(hits, (2..=21).collect::<Vec<u64>>(), "every CAS write counted exactly once, across VMs");
-    metrics_with(&gw, &[r#"weir_filter_counter_total{name="test_requests_total"} 21"#]).await?;
+    metrics_with(&gw, &[r#"weir_filter_counter_total{filter="state",name="test_requests_total"} 21"#]).await?;
     Ok(())
 }

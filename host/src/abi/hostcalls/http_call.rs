@@ -1,6 +1,6 @@
 //! Callouts: `proxy_http_call`, `proxy_get_status`, and the gRPC calls, which answer INTERNAL_FAILURE
 //! ("the host could not start the callout": a status every SDK handles) until gRPC callouts exist.
-//! Also `proxy_done` and the ABI 0.1.0 `proxy_clear_route_cache`.
+//! Also `proxy_done` (the ABI 0.1.0 `proxy_clear_route_cache` is in `foreign.rs`, with `clear_route_cache`).
 
 use super::status;
 use crate::abi::callout::Callout;
@@ -110,6 +110,5 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
     // nothing for proxy_done to finish.
     linker.func_wrap("env", "proxy_done", |_: Caller<'_, VmState>| Status::NotFound as i32)?;
     // Routes are not chosen again after a filter changes the request (documented in docs/compatibility.md).
-    linker.func_wrap("env", "proxy_clear_route_cache", |_: Caller<'_, VmState>| Status::Ok as i32)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Metrics: `proxy_define_metric`, `proxy_increment_metric`, `proxy_record_metric`, `proxy_get_metric`, on
-//! the process-wide metrics exported on the admin `/metrics` (see [`crate::abi::shared::FilterMetrics`]).
+//! the process-wide metrics exported on the admin `/metrics` (see [`crate::abi::shared::FilterMetrics`]),
+//! labelled with the defining VM's module name (`VmIdentity::module`).
 
 use super::status;
 use crate::abi::memory;
@@ -11,7 +12,8 @@ use weir_sdk::abi::{MetricType, Status};
 fn define(c: &mut Caller<'_, VmState>, kind: u32, name: (u32, u32), ret_id: u32) -> Result<(), Status> {
     let kind = MetricType::try_from(kind).map_err(|_| Status::BadArgument)?;
     let name = memory::read_string(c, name.0, name.1)?;
-    let id = c.data().host.filter_metrics.define(kind, &name)?;
+    let state = c.data();
+    let id = state.host.filter_metrics.define(kind, &name, &state.identity.module)?;
     memory::write_u32(c, ret_id, id).map_err(Status::from)
 }
 
@@ -87,6 +89,8 @@ mod tests {
             ("proxy_record_metric", add(100, 1), not_found, None),
             ("proxy_get_metric", get(4, BAD), memory, None),
         ];
+        let text = g.store.data().host.metrics.render();
+        assert!(!text.contains("weir_filter_"), "nothing defined yet: {text}");
         for (n, (call, args, status, written)) in table.into_iter().enumerate() {
             g.clear_out();
             assert_eq!(g.call(call, &args), status, "row {n}: {call}");
@@ -96,5 +100,8 @@ mod tests {
                 (_, None) => {}
             }
         }
+        // Exported under the defining VM's module (the test guest's is "test").
+        let text = g.store.data().host.metrics.render();
+        assert!(text.contains("weir_filter_counter_total{filter=\"test\",name=\"m\"} 7"), "{text}");
     }
 }

@@ -2,6 +2,8 @@
 //! idiomatic name. A hostcall never panics on guest input: bad arguments get the ABI's status codes.
 
 mod buffers;
+pub mod capabilities;
+mod foreign;
 mod headers;
 mod http_call;
 mod log;
@@ -41,11 +43,7 @@ pub fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     queue::add_to_linker(linker)?;
     metrics::add_to_linker(linker)?;
     properties::add_to_linker(linker)?;
-    linker.func_wrap(
-        "env",
-        "proxy_call_foreign_function",
-        |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| Status::NotFound as i32,
-    )?;
+    foreign::add_to_linker(linker)?;
     // Emscripten-built C++ filters import these two.
     linker.func_wrap("env", "emscripten_notify_memory_growth", |_: Caller<'_, VmState>, _: i32| {})?;
     linker.func_wrap("env", "pthread_equal", |_: Caller<'_, VmState>, a: i32, b: i32| i32::from(a == b))?;

@@ -4,7 +4,11 @@
 //! - An id's low 2 bits are its [`MetricType`]; ids step by 4 per type: counters 4, 8, …, gauges 5, 9, …,
 //!   histograms 6, 10, ….
 //! - Metrics are process-wide and named by `(type, name)`: defining a name again (another worker, a
-//!   replaced VM, another filter) gives a new id for the same value.
+//!   replaced VM, another filter) gives a new id for the same value, as in Envoy.
+//! - Each is exported with the module that defined it first as its `filter` label. A second module that
+//!   defines the same name shares that value (and its label): Envoy's per-name sharing is kept, and Weir logs
+//!   a warning once per module and name so the collision is seen. Give each filter's metrics a prefix of
+//!   its own to keep them apart.
 //! - Ids are looked up under a read lock; an update then touches only the handle's atomics.
 //!
 //! Weir's limits: a name is at most [`MAX_METRIC_NAME_BYTES`] and at most [`MAX_METRICS`] distinct metrics
@@ -35,10 +39,11 @@ enum Handle {
     Histogram(Histogram),
 }
 
-/// A metric by name: its handle and the last id handed out for it.
+/// A metric by name: its handle, the last id handed out for it, and the module that defined it first.
 struct Defined {
     handle: Handle,
     last_id: u32,
+    module: String,
 }
 
 #[derive(Default)]
@@ -47,6 +52,8 @@ struct Table {
     by_id: HashMap<u32, Handle>,
     /// Ids handed out so far per type (the next id of type `t` is `(count + 1) << 2 | t`).
     count: [u32; 3],
+    /// `(type, name, module)` already warned about sharing another module's metric.
+    warned: std::collections::HashSet<(u32, String, String)>,
 }
 
 /// The metrics filters define in one process.
@@ -66,9 +73,9 @@ impl FilterMetrics {
         table.by_id.get(&id).cloned().ok_or(Status::NotFound)
     }
 
-    /// Defines metric `name` of type `kind` and returns a new id for it (the same value as every other id
-    /// of that name and type).
-    pub fn define(&self, kind: MetricType, name: &str) -> Result<u32, Status> {
+    /// Defines metric `name` of type `kind` for `module` and returns a new id for it (the same value as
+    /// every other id of that name and type, whichever module defined it).
+    pub fn define(&self, kind: MetricType, name: &str, module: &str) -> Result<u32, Status> {
         let tag = match kind {
             MetricType::Counter | MetricType::Gauge | MetricType::Histogram => kind.as_u32(),
             _ => return Err(Status::BadArgument),
@@ -88,21 +95,34 @@ impl FilterMetrics {
         let n = table.count[tag as usize] + 1;
         let id = n.checked_mul(4).ok_or(Status::BadArgument)? | tag;
         table.count[tag as usize] = n;
-        let handle = match table.by_name.get_mut(&key) {
+        let (handle, first) = match table.by_name.get_mut(&key) {
             Some(defined) => {
                 defined.last_id = id;
-                defined.handle.clone()
+                (defined.handle.clone(), (defined.module != module).then(|| defined.module.clone()))
             }
             None => {
                 let handle = match kind {
-                    MetricType::Counter => Handle::Counter(self.metrics.filter_counter(name)),
-                    MetricType::Gauge => Handle::Gauge(self.metrics.filter_gauge(name)),
-                    _ => Handle::Histogram(self.metrics.filter_histogram(name)),
+                    MetricType::Counter => Handle::Counter(self.metrics.filter_counter(module, name)),
+                    MetricType::Gauge => Handle::Gauge(self.metrics.filter_gauge(module, name)),
+                    _ => Handle::Histogram(self.metrics.filter_histogram(module, name)),
                 };
-                table.by_name.insert(key, Defined { handle: handle.clone(), last_id: id });
-                handle
+                let defined = Defined { handle: handle.clone(), last_id: id, module: module.to_string() };
+                table.by_name.insert(key, defined);
+                (handle, None)
             }
         };
+        if let Some(first) = first {
+            if table.warned.len() < MAX_METRICS && table.warned.insert((tag, name.to_string(), module.to_string())) {
+                tracing::warn!(
+                    target: "weir::filter",
+                    metric = name,
+                    module,
+                    defined_by = %first,
+                    "module {module} defines metric {name:?}, which module {first} defined first: they share one value \
+                     (as in Envoy), exported with filter=\"{first}\""
+                );
+            }
+        }
         table.by_id.insert(id, handle);
         Ok(id)
     }
@@ -169,18 +189,21 @@ mod tests {
             (MetricType::Gauge, "g", 9),
             (MetricType::Histogram, "c", 10),
         ] {
-            assert_eq!(m.define(kind, name), Ok(id), "{kind:?} {name}");
+            assert_eq!(m.define(kind, name, "mod"), Ok(id), "{kind:?} {name}");
         }
-        assert_eq!(m.define(MetricType::Counter, &"x".repeat(MAX_METRIC_NAME_BYTES + 1)), Err(Status::BadArgument));
+        assert_eq!(
+            m.define(MetricType::Counter, &"x".repeat(MAX_METRIC_NAME_BYTES + 1), "mod"),
+            Err(Status::BadArgument)
+        );
     }
 
     #[test]
     fn ops_per_kind() {
         let (metrics, m) = fresh();
-        let c = m.define(MetricType::Counter, "reqs").expect("counter");
-        let c2 = m.define(MetricType::Counter, "reqs").expect("counter again");
-        let g = m.define(MetricType::Gauge, "in_flight").expect("gauge");
-        let h = m.define(MetricType::Histogram, "sizes").expect("histogram");
+        let c = m.define(MetricType::Counter, "reqs", "mod").expect("counter");
+        let c2 = m.define(MetricType::Counter, "reqs", "mod").expect("counter again");
+        let g = m.define(MetricType::Gauge, "in_flight", "mod").expect("gauge");
+        let h = m.define(MetricType::Histogram, "sizes", "mod").expect("histogram");
         let unknown = 400;
         // (operation, id, argument, status, counter value, gauge value) after each step.
         type Op = fn(&FilterMetrics, u32, i64) -> Result<(), Status>;
@@ -210,14 +233,28 @@ mod tests {
         assert_eq!(m.get(h), Err(Status::BadArgument));
         assert_eq!(m.get(unknown), Err(Status::NotFound));
         let text = metrics.render();
-        assert!(text.contains("weir_filter_counter_total{name=\"reqs\"} 13"), "{text}");
-        assert!(text.contains("weir_filter_histogram_sum{name=\"sizes\"} 300"), "{text}");
+        assert!(text.contains("weir_filter_counter_total{filter=\"mod\",name=\"reqs\"} 13"), "{text}");
+        assert!(text.contains("weir_filter_histogram_sum{filter=\"mod\",name=\"sizes\"} 300"), "{text}");
+    }
+
+    #[test]
+    fn a_name_is_shared_across_modules_under_the_first_modules_label() {
+        let (metrics, m) = fresh();
+        let first = m.define(MetricType::Counter, "shared_total", "auth").expect("define");
+        let second = m.define(MetricType::Counter, "shared_total", "quota").expect("define again");
+        let again = m.define(MetricType::Counter, "shared_total", "quota").expect("and again");
+        assert_eq!(m.increment(first, 2).and(m.increment(second, 3)), Ok(()));
+        assert_eq!((m.get(first), m.get(second), m.get(again)), (Ok(5), Ok(5), Ok(5)), "one value, as in Envoy");
+        assert_eq!(m.table.read().expect("lock").warned.len(), 1, "warned once per module and name");
+        let text = metrics.render();
+        assert!(text.contains("weir_filter_counter_total{filter=\"auth\",name=\"shared_total\"} 5"), "{text}");
+        assert!(!text.contains("filter=\"quota\""), "{text}");
     }
 
     #[test]
     fn redefinitions_reuse_ids_once_the_table_is_full() {
         let (_, m) = fresh();
-        let first = m.define(MetricType::Counter, "c").expect("define");
+        let first = m.define(MetricType::Counter, "c", "mod").expect("define");
         {
             let mut table = m.table.write().expect("lock");
             for i in 0..MAX_METRIC_IDS as u32 {
@@ -225,7 +262,7 @@ mod tests {
                 table.by_id.insert(1_000_000 + i * 4, handle);
             }
         }
-        assert_eq!(m.define(MetricType::Counter, "c"), Ok(first), "the latest id of a known metric");
-        assert_eq!(m.define(MetricType::Counter, "new"), Err(Status::BadArgument));
+        assert_eq!(m.define(MetricType::Counter, "c", "mod"), Ok(first), "the latest id of a known metric");
+        assert_eq!(m.define(MetricType::Counter, "new", "mod"), Err(Status::BadArgument));
     }
 }

@@ -76,11 +76,46 @@ const ATTRIBUTES: &[(&[&str], Getter)] = &[
     (&["request", "id"], |s| request_header(s, b"x-request-id")),
     (&["request", "protocol"], |s| Some(bytes(info(s)?.protocol.as_bytes()))),
     (&["request", "time"], |s| Some(Value::Int(unix_nanos(info(s)?.time)))),
+    (&["request", "headers_bytes"], |s| Some(Value::Int(header_bytes(&s.stream?.request_headers)))),
+    (&["request", "size"], |s| {
+        let declared = first_value(&s.stream?.request_headers, b"content-length")
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
+        declared.or_else(|| Some(count(info(s)?.live.request_body_bytes()))).map(Value::Int)
+    }),
+    (&["request", "total_size"], |s| {
+        let received = count(info(s)?.live.request_body_bytes());
+        Some(Value::Int(received.saturating_add(header_bytes(&s.stream?.request_headers))))
+    }),
+    (&["request", "duration"], |s| {
+        let info = info(s).filter(|_| s.stream.is_some_and(|st| st.phase == Phase::Log))?;
+        let duration = info.live.duration().unwrap_or_else(|| info.started.elapsed());
+        Some(Value::Int(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)))
+    }),
     (&["response", "code"], |s| {
         let status = first_value(response_headers(s)?, b":status")?;
         std::str::from_utf8(status).ok()?.parse().ok().map(Value::Int)
     }),
     (&["response", "headers"], |s| Some(Value::Map(joined(response_headers(s)?)))),
+    (&["response", "trailers"], |s| Some(Value::Map(joined(s.stream?.response_trailers.as_ref()?)))),
+    (&["response", "headers_bytes"], |s| Some(Value::Int(header_bytes(response_headers(s)?)))),
+    (&["response", "size"], |s| {
+        response_headers(s)?;
+        Some(Value::Int(count(info(s)?.live.response_body_bytes())))
+    }),
+    (&["response", "total_size"], |s| {
+        // Body, headers and trailers, as Envoy counts it.
+        let body = count(info(s)?.live.response_body_bytes());
+        let trailers = s.stream?.response_trailers.as_ref().map_or(0, header_bytes);
+        Some(Value::Int(body.saturating_add(header_bytes(response_headers(s)?)).saturating_add(trailers)))
+    }),
+    (&["response", "code_details"], |s| Some(Value::Bytes(info(s)?.live.code_details()?.into_bytes()))),
+    // Weir sets none of Envoy's response flags (they describe Envoy's own failure modes).
+    (&["response", "flags"], |s| info(s).map(|_| Value::Int(0))),
+    (&["upstream", "address"], |s| Some(bytes(info(s)?.live.upstream()?.as_bytes()))),
+    (&["upstream", "port"], |s| {
+        let (_, port) = info(s)?.live.upstream()?.rsplit_once(':')?;
+        port.parse::<u16>().ok().map(|p| Value::Int(p.into()))
+    }),
     (&["source", "address"], |s| Some(bytes(info(s)?.source.to_string().as_bytes()))),
     (&["source", "port"], |s| Some(Value::Int(info(s)?.source.port().into()))),
     (&["destination", "address"], |s| Some(bytes(info(s)?.destination.to_string().as_bytes()))),
@@ -89,10 +124,12 @@ const ATTRIBUTES: &[(&[&str], Getter)] = &[
     (&["connection_id"], |s| Some(Value::Uint(info(s)?.connection_id))),
     // Weir asks downstream clients for no certificate, so no connection is mutual TLS.
     (&["connection", "mtls"], |s| info(s).map(|_| Value::Bool(false))),
-    (&["xds", "route_name"], |s| Some(bytes(info(s)?.route.as_bytes()))),
-    (&["route_name"], |s| Some(bytes(info(s)?.route.as_bytes()))),
-    (&["xds", "cluster_name"], |s| Some(bytes(info(s)?.cluster.as_deref()?.as_bytes()))),
-    (&["cluster_name"], |s| Some(bytes(info(s)?.cluster.as_deref()?.as_bytes()))),
+    (&["connection", "requested_server_name"], |s| Some(bytes(info(s)?.server_name.as_deref()?.as_bytes()))),
+    (&["connection", "tls_version"], |s| Some(bytes(info(s)?.tls_version?.as_bytes()))),
+    (&["xds", "route_name"], |s| Some(bytes(route_and_cluster(s)?.0.as_bytes()))),
+    (&["route_name"], |s| Some(bytes(route_and_cluster(s)?.0.as_bytes()))),
+    (&["xds", "cluster_name"], |s| Some(bytes(route_and_cluster(s)?.1?.as_bytes()))),
+    (&["cluster_name"], |s| Some(bytes(route_and_cluster(s)?.1?.as_bytes()))),
     (&["plugin_name"], |s| Some(bytes(s.plugin?.name.as_bytes()))),
     (&["plugin_root_id"], |s| Some(bytes(s.plugin?.root_id.as_bytes()))),
     (&["plugin_vm_id"], |s| Some(bytes(s.plugin.map_or(s.vm_id, |p| &p.vm_id).as_bytes()))),
@@ -104,6 +141,22 @@ fn bytes(b: &[u8]) -> Value {
 
 fn info<'a>(s: &PropertySource<'a>) -> Option<&'a RequestInfo> {
     s.stream?.info.as_deref()
+}
+
+/// The route serving the request and its cluster: the one chosen again after `clear_route_cache`, if it was.
+fn route_and_cluster<'a>(s: &PropertySource<'a>) -> Option<(&'a str, Option<&'a str>)> {
+    let info = info(s)?;
+    Some(info.live.rerouted().unwrap_or((&info.route, info.cluster.as_deref())))
+}
+
+/// A header map's size as Envoy counts it: every name and value, pseudo-headers included.
+fn header_bytes(pairs: &Pairs) -> i64 {
+    count(pairs.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())
+}
+
+/// A byte count as an `int`.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn request_header(s: &PropertySource<'_>, name: &[u8]) -> Option<Value> {

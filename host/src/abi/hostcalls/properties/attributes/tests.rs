@@ -19,6 +19,10 @@ fn stream(phase: Phase) -> StreamData {
         route: Arc::from("api"),
         cluster: Some(Arc::from("svc")),
         connection_id: 42,
+        started: std::time::Instant::now(),
+        server_name: Some(Arc::from("shop.test")),
+        tls_version: Some("TLSv1.3"),
+        live: Arc::default(),
     };
     let mut properties = std::collections::HashMap::new();
     properties.insert(b"wasm_test\0path".to_vec(), b"/set".to_vec());
@@ -38,6 +42,7 @@ fn stream(phase: Phase) -> StreamData {
             ("x-request-id", "req-1"),
             ("accept", "a"),
             ("accept", "b"),
+            ("content-length", "11"),
         ]),
         response_headers: pairs(&[(":status", "201"), ("x-up", "1")]),
         ..StreamData::default()
@@ -81,6 +86,7 @@ fn attributes_in_a_stream() {
         ("referer", "https://ref.test/"),
         ("x-request-id", "req-1"),
         ("accept", "a,b"),
+        ("content-length", "11"),
     ]);
     let table: Vec<Row<'_>> = vec![
         (&req, b"request\0path", s("/orders/7?id=1&x=2")),
@@ -114,6 +120,9 @@ fn attributes_in_a_stream() {
         (&req, b"connection\0id", Ok(42u64.to_le_bytes().to_vec())),
         (&req, b"connection_id", Ok(42u64.to_le_bytes().to_vec())),
         (&req, b"connection\0mtls", Ok(vec![0])),
+        (&req, b"connection\0requested_server_name", s("shop.test")),
+        (&req, b"connection\0tls_version", s("TLSv1.3")),
+        (&req, b"response\0flags", int(0)),
         (&req, b"xds\0route_name", s("api")),
         (&req, b"route_name", s("api")),
         (&req, b"xds\0cluster_name", s("svc")),
@@ -176,4 +185,90 @@ fn a_route_without_a_cluster_has_no_cluster_name() {
     for path in [&b"xds\0cluster_name"[..], b"cluster_name"] {
         assert_eq!(resolve(&split_path(path), &source), NOT_FOUND);
     }
+}
+
+/// Sizes of the request headers as the fixture holds them: every name and value, pseudo-headers included.
+const REQUEST_HEADER_BYTES: i64 = 7 + 3 + 7 + 4 + 10 + 9 + 5 + 18 + 10 + 6 + 7 + 17 + 12 + 5 + 6 + 1 + 6 + 1 + 14 + 2;
+/// `:status: 201`, `x-up: 1`.
+const RESPONSE_HEADER_BYTES: i64 = 7 + 3 + 4 + 1;
+
+fn source<'a>(st: &'a StreamData) -> PropertySource<'a> {
+    PropertySource { stream: Some(st), plugin: None, vm_id: "" }
+}
+
+fn get(st: &StreamData, path: &[u8]) -> Result<Vec<u8>, Status> {
+    resolve(&split_path(path), &source(st))
+}
+
+#[test]
+fn sizes_durations_and_the_upstream_follow_the_stream() {
+    let mut st = stream(Phase::RequestHeaders);
+    let live = st.info.as_ref().expect("info").live.clone();
+    // Request headers: the body size comes from content-length; nothing about the response or upstream yet.
+    assert_eq!(get(&st, b"request\0headers_bytes"), int(REQUEST_HEADER_BYTES));
+    assert_eq!(get(&st, b"request\0size"), int(11), "content-length");
+    assert_eq!(get(&st, b"request\0total_size"), int(REQUEST_HEADER_BYTES), "no body byte received yet");
+    for path in [
+        &b"request\0duration"[..],
+        b"response\0size",
+        b"response\0total_size",
+        b"response\0headers_bytes",
+        b"response\0code_details",
+        b"upstream\0address",
+        b"upstream\0port",
+    ] {
+        assert_eq!(get(&st, path), NOT_FOUND, "{}", String::from_utf8_lossy(path));
+    }
+    // Without content-length, the body size is what was received so far.
+    st.request_headers.retain(|(k, _)| k != b"content-length");
+    live.add_request_body(5);
+    live.add_request_body(4);
+    assert_eq!(get(&st, b"request\0size"), int(9));
+    assert_eq!(get(&st, b"request\0total_size"), int(REQUEST_HEADER_BYTES - 16 + 9));
+    // The upstream is chosen, the response arrives.
+    live.set_upstream(Arc::from("127.0.0.1:3000"));
+    live.set_code_details("via_upstream");
+    st.phase = Phase::ResponseBody;
+    live.add_response_body(100);
+    for (path, expect) in [
+        (&b"upstream\0address"[..], s("127.0.0.1:3000")),
+        (b"upstream\0port", int(3000)),
+        (b"response\0code_details", s("via_upstream")),
+        (b"response\0headers_bytes", int(RESPONSE_HEADER_BYTES)),
+        (b"response\0size", int(100)),
+        (b"response\0total_size", int(100 + RESPONSE_HEADER_BYTES)),
+        (b"request\0duration", NOT_FOUND),
+    ] {
+        assert_eq!(get(&st, path), expect, "{}", String::from_utf8_lossy(path));
+    }
+    // on_log: the trailers count in the total; the duration, as recorded when the stream ended (the first
+    // record stands).
+    st.phase = Phase::Log;
+    st.response_trailers = Some(pairs(&[("grpc-status", "0")]));
+    assert_eq!(get(&st, b"response\0total_size"), int(100 + RESPONSE_HEADER_BYTES + 12));
+    assert!(get(&st, b"request\0duration").is_ok(), "measured on the spot when not recorded yet");
+    live.finish(Duration::from_nanos(1_234_567));
+    live.finish(Duration::from_secs(9));
+    assert_eq!(get(&st, b"request\0duration"), int(1_234_567));
+    // A re-routed request names its new route and cluster.
+    assert_eq!((get(&st, b"xds\0route_name"), get(&st, b"cluster_name")), (s("api"), s("svc")));
+    live.set_rerouted(Arc::from("other"), None);
+    assert_eq!((get(&st, b"route_name"), get(&st, b"xds\0cluster_name")), (s("other"), NOT_FOUND));
+}
+
+#[test]
+fn plain_connections_have_no_tls_facts() {
+    let mut st = stream(Phase::RequestHeaders);
+    let mut info = st.info.as_deref().cloned().expect("info");
+    (info.server_name, info.tls_version) = (None, None);
+    st.info = Some(Arc::new(info));
+    for path in [&b"connection\0requested_server_name"[..], b"connection\0tls_version"] {
+        assert_eq!(get(&st, path), NOT_FOUND, "{}", String::from_utf8_lossy(path));
+    }
+    assert_eq!(get(&st, b"connection\0mtls"), Ok(vec![0]));
+    // An unparsable upstream port is not a port.
+    st.info.as_ref().expect("info").live.set_upstream(Arc::from("no-port"));
+    st.phase = Phase::ResponseHeaders;
+    assert_eq!(get(&st, b"upstream\0port"), NOT_FOUND);
+    assert_eq!(get(&st, b"upstream\0address"), s("no-port"));
 }

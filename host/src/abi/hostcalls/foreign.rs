@@ -1,0 +1,259 @@
+//! Foreign functions: `proxy_call_foreign_function(name, args) -> result`, host extensions called by name,
+//! and the ABI 0.1.0 `proxy_clear_route_cache`.
+//!
+//! | name | arguments | result | Envoy |
+//! | --- | --- | --- | --- |
+//! | `compress` | any bytes | the zlib stream (RFC 1950, default level) | the same |
+//! | `uncompress` | a zlib stream | the bytes, at most [`MAX_UNCOMPRESSED_BYTES`] | the same, unbounded |
+//! | `clear_route_cache` | ignored | none | the same |
+//!
+//! - Every other name gets `NOT_FOUND`, among them Envoy's `declare_property`, `set_envoy_filter_state`,
+//!   `verify_signature` and the CEL `expr_create` / `expr_evaluate` / `expr_delete`.
+//! - `uncompress` of bytes that are not a whole zlib stream gets `SERIALIZATION_FAILURE`, as Envoy answers;
+//!   so does a stream that would inflate past [`MAX_UNCOMPRESSED_BYTES`] (a "zip bomb" stops there,
+//!   having cost at most that much memory).
+//! - `compress` and `uncompress` take at most [`MAX_INPUT_BYTES`] of arguments (`BAD_ARGUMENT` beyond): the
+//!   work runs inside a hostcall, outside the callback deadline, so it is bounded here.
+//! - A result goes to the guest as every other returned value ([`memory::return_bytes`]); an empty one is
+//!   `(0, 0)`.
+//! - `clear_route_cache` marks the acting HTTP stream's request: once the request callbacks are done, the
+//!   proxy chooses the route again from the headers as the filters left them. It answers OK everywhere, as
+//!   Envoy does (outside a stream there is nothing to mark).
+
+use super::status;
+use crate::abi::memory;
+use crate::abi::state::VmState;
+use flate2::{Compression, Decompress, FlushDecompress};
+use wasmtime::{Caller, Linker};
+use weir_sdk::abi::Status;
+
+/// The most bytes `uncompress` produces (16 MiB, the most a filter may hold of a body).
+pub const MAX_UNCOMPRESSED_BYTES: usize = 16 << 20;
+/// The most argument bytes `compress` and `uncompress` take (16 MiB).
+pub const MAX_INPUT_BYTES: usize = 16 << 20;
+
+/// What a foreign function does with its arguments; `Ok(None)` when it returns nothing.
+fn dispatch(c: &mut Caller<'_, VmState>, name: &[u8], args: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+    match name {
+        b"compress" => compress(args).map(Some),
+        b"uncompress" => uncompress(args, MAX_UNCOMPRESSED_BYTES).map(Some),
+        b"clear_route_cache" => {
+            clear_route_cache(c);
+            Ok(None)
+        }
+        _ => Err(Status::NotFound),
+    }
+}
+
+/// zlib-compresses `data` at the default level.
+pub fn compress(data: &[u8]) -> Result<Vec<u8>, Status> {
+    if data.len() > MAX_INPUT_BYTES {
+        return Err(Status::BadArgument);
+    }
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    let mut encoder = flate2::write::ZlibEncoder::new(&mut out, Compression::default());
+    std::io::Write::write_all(&mut encoder, data).map_err(|_| Status::SerializationFailure)?;
+    encoder.finish().map_err(|_| Status::SerializationFailure)?;
+    Ok(out)
+}
+
+/// Inflates a whole zlib stream into at most `limit` bytes: `SERIALIZATION_FAILURE` for anything else (not
+/// zlib, a corrupt or cut stream, or more than `limit` bytes of output). Bytes after the stream's end are
+/// ignored, as zlib's `uncompress` does.
+pub fn uncompress(data: &[u8], limit: usize) -> Result<Vec<u8>, Status> {
+    if data.len() > MAX_INPUT_BYTES {
+        return Err(Status::BadArgument);
+    }
+    let mut inflater = Decompress::new(true);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        if out.len() == out.capacity() {
+            // Room for one byte past the limit tells "exactly the limit" from "more than the limit".
+            let room = out.len().clamp(64, 1 << 20).min(limit.saturating_add(1).saturating_sub(out.len()));
+            if room == 0 {
+                return Err(Status::SerializationFailure);
+            }
+            out.reserve_exact(room);
+        }
+        let (read, written) = (inflater.total_in(), inflater.total_out());
+        let rest = usize::try_from(read).ok().and_then(|r| data.get(r..)).unwrap_or_default();
+        // FlushDecompress::None: Finish would ask for the whole output in one call (miniz's one-shot mode).
+        let state =
+            inflater.decompress_vec(rest, &mut out, FlushDecompress::None).map_err(|_| Status::SerializationFailure)?;
+        if out.len() > limit {
+            return Err(Status::SerializationFailure);
+        }
+        if state == flate2::Status::StreamEnd {
+            return Ok(out);
+        }
+        let stuck = inflater.total_in() == read && inflater.total_out() == written;
+        if stuck && out.len() < out.capacity() {
+            return Err(Status::SerializationFailure); // the input ended before the stream did
+        }
+    }
+}
+
+/// Marks the acting HTTP stream's request for the route to be chosen again (nothing outside a stream).
+pub(super) fn clear_route_cache(c: &mut Caller<'_, VmState>) {
+    if let Some(info) = c.data_mut().acting_stream().and_then(|s| s.info.as_ref()) {
+        info.live.clear_route_cache();
+    }
+}
+
+fn call(
+    c: &mut Caller<'_, VmState>,
+    name: (u32, u32),
+    args: (u32, u32),
+    ret_ptr: u32,
+    ret_len: u32,
+) -> Result<(), Status> {
+    let name = memory::read(c, name.0, name.1)?;
+    let args = memory::read(c, args.0, args.1)?;
+    // The out-parameters are checked before the function runs, so a bad pointer has no side effect.
+    memory::check(c, ret_ptr, 4)?;
+    memory::check(c, ret_len, 4)?;
+    let result = dispatch(c, &name, &args)?.unwrap_or_default();
+    memory::return_bytes(c, &result, ret_ptr, ret_len)
+}
+
+pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |mut c: Caller<'_, VmState>, np: i32, nl: i32, ap: i32, al: i32, rp: i32, rl: i32| {
+            status(call(&mut c, (np as u32, nl as u32), (ap as u32, al as u32), rp as u32, rl as u32))
+        },
+    )?;
+    // ABI 0.1.0: the same as the foreign function.
+    linker.func_wrap("env", "proxy_clear_route_cache", |mut c: Caller<'_, VmState>| {
+        clear_route_cache(&mut c);
+        Status::Ok as i32
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{host, i, Guest, BAD, IN, OUT};
+    use super::*;
+    use crate::abi::stream::{RequestInfo, StreamData};
+    use std::sync::Arc;
+
+    #[test]
+    fn compress_round_trips_and_is_zlib() {
+        for data in [&b""[..], b"a", &b"hello hello hello hello ".repeat(100), &(0..=255u8).collect::<Vec<u8>>()] {
+            let packed = compress(data).expect("compress");
+            assert_eq!(packed[0], 0x78, "a zlib header (deflate, 32 KiB window)");
+            assert_eq!(u16::from_be_bytes([packed[0], packed[1]]) % 31, 0, "zlib header check bits");
+            assert_eq!(uncompress(&packed, MAX_UNCOMPRESSED_BYTES), Ok(data.to_vec()), "{} bytes", data.len());
+        }
+        assert!(compress(&b"a".repeat(10_000)).expect("compress").len() < 100, "repetition compresses");
+    }
+
+    #[test]
+    fn uncompress_refuses_what_is_not_a_whole_stream_within_the_limit() {
+        let packed = compress(&b"0123456789".repeat(1000)).expect("compress");
+        let mut trailing = packed.clone();
+        trailing.extend_from_slice(b"junk after the end");
+        let fail = Err(Status::SerializationFailure);
+        // (input, limit, answer)
+        type Row<'a> = (&'a [u8], usize, Result<Vec<u8>, Status>);
+        let table: Vec<Row<'_>> = vec![
+            (b"not zlib at all", 1 << 20, fail.clone()),
+            (b"", 1 << 20, fail.clone()),
+            (&packed[..packed.len() - 1], 1 << 20, fail.clone()),
+            (&packed[..2], 1 << 20, fail.clone()),
+            (&packed, 10_000, Ok(b"0123456789".repeat(1000))),
+            (&packed, 9_999, fail.clone()),
+            (&trailing, 1 << 20, Ok(b"0123456789".repeat(1000))),
+        ];
+        for (n, (input, limit, expect)) in table.into_iter().enumerate() {
+            assert_eq!(uncompress(input, limit), expect, "row {n}");
+        }
+    }
+
+    #[test]
+    fn a_zip_bomb_stops_at_the_limit() {
+        assert_eq!(compress(&vec![0; MAX_INPUT_BYTES + 1]), Err(Status::BadArgument), "at most MAX_INPUT_BYTES");
+        // 64 MiB of zeros compress to about 64 KiB.
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
+        for _ in 0..64 {
+            std::io::Write::write_all(&mut encoder, &[0; 1 << 20]).expect("write");
+        }
+        let bomb = encoder.finish().expect("finish");
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        assert_eq!(uncompress(&bomb, MAX_UNCOMPRESSED_BYTES), Err(Status::SerializationFailure));
+    }
+
+    const CALLS: &[(&str, &str)] = &[("proxy_call_foreign_function", "iiiiii"), ("proxy_clear_route_cache", "")];
+
+    fn call(g: &mut Guest, name: &[u8], args: &[u8]) -> Result<Vec<u8>, i32> {
+        let [np, nl] = g.put(IN, name);
+        let [ap, al] = g.put(IN + 0x100, args);
+        g.clear_out();
+        match g.call("proxy_call_foreign_function", &[np, nl, ap, al, i(OUT), i(OUT + 4)]) {
+            0 => Ok(g.returned()),
+            status => Err(status),
+        }
+    }
+
+    fn info() -> Arc<RequestInfo> {
+        Arc::new(RequestInfo {
+            source: "127.0.0.1:1".parse().expect("addr"),
+            destination: "127.0.0.1:2".parse().expect("addr"),
+            tls: false,
+            protocol: "HTTP/1.1",
+            time: std::time::SystemTime::now(),
+            route: Arc::from("r"),
+            cluster: None,
+            connection_id: 1,
+            started: std::time::Instant::now(),
+            server_name: None,
+            tls_version: None,
+            live: Arc::default(),
+        })
+    }
+
+    #[test]
+    fn foreign_functions_through_guest_memory() {
+        let mut g = Guest::new(CALLS, host(), "vm");
+        let packed = call(&mut g, b"compress", b"hello hello hello").expect("compress");
+        assert_eq!(call(&mut g, b"uncompress", &packed), Ok(b"hello hello hello".to_vec()));
+        assert_eq!(call(&mut g, b"uncompress", b"garbage"), Err(Status::SerializationFailure as i32));
+        assert_eq!(call(&mut g, b"compress", b"").map(|p| p.len()), Ok(8), "an empty stream still has a header");
+        for name in [
+            &b"declare_property"[..],
+            b"set_envoy_filter_state",
+            b"verify_signature",
+            b"expr_create",
+            b"expr_evaluate",
+            b"expr_delete",
+            b"",
+            b"Compress",
+        ] {
+            assert_eq!(call(&mut g, name, b""), Err(Status::NotFound as i32), "{}", String::from_utf8_lossy(name));
+        }
+        let memory = Status::InvalidMemoryAccess as i32;
+        let [ap, al] = g.put(IN + 0x100, b"x");
+        let [np, nl] = g.put(IN, b"compress");
+        assert_eq!(g.call("proxy_call_foreign_function", &[i(BAD), i(1), ap, al, i(OUT), i(OUT + 4)]), memory);
+        assert_eq!(g.call("proxy_call_foreign_function", &[np, nl, i(BAD), i(1), i(OUT), i(OUT + 4)]), memory);
+        assert_eq!(g.call("proxy_call_foreign_function", &[np, nl, ap, al, i(BAD), i(OUT)]), memory);
+
+        // clear_route_cache marks the acting stream's request, OK everywhere.
+        assert_eq!(call(&mut g, b"clear_route_cache", b""), Ok(Vec::new()), "no stream: nothing to mark");
+        assert_eq!(g.call("proxy_clear_route_cache", &[]), 0);
+        let (first, second) = (info(), info());
+        let state = g.store.data_mut();
+        state.roots = vec![1];
+        state.streams.insert(2, StreamData { root: 1, info: Some(first.clone()), ..StreamData::default() });
+        state.streams.insert(3, StreamData { root: 1, info: Some(second.clone()), ..StreamData::default() });
+        state.current_context = 2;
+        assert_eq!(call(&mut g, b"clear_route_cache", b"ignored"), Ok(Vec::new()));
+        assert!(first.live.take_route_cache_cleared() && !second.live.take_route_cache_cleared());
+        assert!(!first.live.take_route_cache_cleared(), "taking the mark clears it");
+        g.store.data_mut().current_context = 3;
+        assert_eq!(g.call("proxy_clear_route_cache", &[]), 0, "the ABI 0.1.0 call does the same");
+        assert!(second.live.take_route_cache_cleared() && !first.live.take_route_cache_cleared());
+    }
+}
