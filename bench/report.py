@@ -7,7 +7,8 @@ META.tsv: "key<TAB>value" lines written by bench/run (date, machine, versions, s
 RUNS.tsv: "label<TAB>name<TAB>variant<TAB>workers<TAB>connections<TAB>status<TAB>wrk-output-file
 <TAB>cpu-ticks" (cpu-ticks: the server's utime+stime over the measured run, in 1/clk_tck s; may be
 empty). A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same
-variant (nginx has no "wasmN" variants). CPU per request is reported at 1 worker, 32 connections.
+variant (nginx has no filter variants: "wasmN" runs N `headers` test filters, "minN" N minimal
+`add_header` ones). CPU per request is reported at 1 worker, 32 connections.
 """
 
 import re
@@ -17,6 +18,10 @@ CPU_WORKERS, CPU_CONNS = 1, 32  # the (workers, connections) of the CPU-per-requ
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 DURATION_RE = re.compile(r"^([0-9.]+)(us|ms|s|m|h)$")
+
+# Filter variants "<kind>N": kind -> the test filter it runs (tests/filters/<crate>), in report order.
+FILTER_KINDS = {"wasm": "headers", "min": "add_header"}
+FILTER_VARIANT_RE = re.compile(r"^(" + "|".join(FILTER_KINDS) + r")(\d+)$")
 
 
 def to_ms(text):
@@ -111,12 +116,21 @@ def mib(kb):
     return f"{int(kb) / 1024:.1f} MiB" if kb else None
 
 
+def filter_variant(variant):
+    """(kind, N) for a filter variant "wasmN" / "minN", None otherwise."""
+    m = FILTER_VARIANT_RE.match(variant or "")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
 def variant_key(variant):
-    """Sort order: plain first, then wasm1, wasm5, ... by filter count, then anything else."""
+    """Sort order: plain first, then wasm1, wasm5, ..., then min1, min5, ... by filter count, then
+    anything else."""
     if not variant:
-        return (0, 0, "")
-    m = re.match(r"^wasm(\d+)$", variant)
-    return (1, int(m.group(1)), variant) if m else (2, 0, variant)
+        return (0, 0, 0, "")
+    fv = filter_variant(variant)
+    if fv:
+        return (1, list(FILTER_KINDS).index(fv[0]), fv[1], variant)
+    return (2, 0, 0, variant)
 
 
 def cpu_us_per_request(run, clk_tck):
@@ -159,14 +173,23 @@ def main():
         "HTTP/1.1 keep-alive `GET /` through each proxy to one nginx backend (1 worker, "
         "23-byte body), everything on this machine over loopback. \"workers\" is the proxy's "
         "worker count (nginx `worker_processes`, Envoy `--concurrency`, Weir `--workers`).")
+    setup = ("on the route, configurations `{\"name\":\"f1\"}` .. `{\"name\":\"fN\"}`, the same "
+             "`.wasm` in both proxies, one VM per worker shared by the N instances (Envoy: "
+             "`envoy.filters.http.wasm` before the router, runtime V8; Weir: the route's `filters`, "
+             "Wasmtime)")
+    logs = ("Filter logs are off in both (Envoy `--log-level warn`; Weir "
+            f"`RUST_LOG={meta.get('weir_rust_log', '?')}`).")
     if meta.get("wasm_module"):
         add("- Filters: variant `wasmN` runs N instances of the proxy-wasm test filter "
-            f"{meta['wasm_module']} on the route, configurations `{{\"name\":\"f1\"}}` .. "
-            "`{\"name\":\"fN\"}`, the same `.wasm` in both proxies, one VM per worker shared by "
-            "the N instances (Envoy: `envoy.filters.http.wasm` before the router, runtime V8; "
-            "Weir: the route's `filters`, Wasmtime). Per request each instance adds and sets "
-            "request headers and adds/sets two response headers. Filter logs are off in both "
-            f"(Envoy `--log-level warn`; Weir `RUST_LOG={meta.get('weir_rust_log', '?')}`).")
+            f"{meta['wasm_module']} {setup}. Per request each instance adds and sets "
+            f"request headers and adds/sets two response headers. {logs}")
+    if meta.get("min_module"):
+        add("- Minimal filter: variant `minN` runs N instances of the header-only proxy-wasm test "
+            f"filter {meta['min_module']} "
+            + ("the same way" if meta.get("wasm_module") else setup)
+            + ". Per request each instance makes one hostcall per header phase: it adds one "
+            "request header and one response header, and logs nothing."
+            + ("" if meta.get("wasm_module") else f" {logs}"))
     add("")
     add("| target | workers | connections | requests/s | p50 (ms) | p99 (ms) | errors |")
     add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -184,8 +207,8 @@ def main():
             "Weir served more requests/s):")
         add("")
         add("The p99 check compares Weir's p99 with every reference run of that variant: Envoy and "
-            "nginx for plain, Envoy alone for the `wasmN` variants (nginx runs no proxy-wasm "
-            "filters).")
+            "nginx for plain, Envoy alone for the `wasmN` and `minN` variants (nginx runs no "
+            "proxy-wasm filters).")
         add("")
         add("| variant | workers | connections | Weir/Envoy req/s | Weir/nginx req/s "
             "| Weir p99 <= references |")
@@ -195,7 +218,7 @@ def main():
             key = (r["variant"], r["workers"], r["conns"])
             envoy = by_key.get(("envoy",) + key)
             nginx = by_key.get(("nginx",) + key)
-            wasm = r["variant"].startswith("wasm")
+            filtered = filter_variant(r["variant"]) is not None
             ok = r["status"] == "ok"
 
             def ratio(ref, absent="n/a"):
@@ -205,7 +228,7 @@ def main():
                     return "n/a"
                 return f"{r['rps'] / ref['rps']:.2f}"
 
-            refs = [("Envoy", envoy)] if wasm else [("Envoy", envoy), ("nginx", nginx)]
+            refs = [("Envoy", envoy)] if filtered else [("Envoy", envoy), ("nginx", nginx)]
             if ok and all(ref for _, ref in refs):
                 good = all(r["p99"] <= ref["p99"] for _, ref in refs)
                 verdict = (f"{'yes' if good else 'no'} ({fmt_ms(r['p99'])} vs "
@@ -213,7 +236,7 @@ def main():
             else:
                 verdict = "n/a"
             add(f"| {r['variant'] or 'plain'} | {r['workers']} | {r['conns']} | {ratio(envoy)} | "
-                f"{ratio(nginx, '-' if wasm else 'n/a')} | {verdict} |")
+                f"{ratio(nginx, '-' if filtered else 'n/a')} | {verdict} |")
 
     clk_tck = int(meta.get("clk_tck") or 100)
     cpu_rows = []
@@ -225,32 +248,45 @@ def main():
                        and r["workers"] == CPU_WORKERS and r["conns"] == CPU_CONNS), None)
               for v in variants}
         cpu_rows.append((name, {v: cpu_us_per_request(at[v], clk_tck) for v in variants}))
-    wasm_variants = sorted({r["variant"] for r in runs if r["variant"].startswith("wasm")},
-                           key=variant_key)
+    filter_variants = sorted({r["variant"] for r in runs if filter_variant(r["variant"])},
+                             key=variant_key)
     if cpu_rows:
+        # Derived columns, per filter kind present: "one <filter> filter" = kind1 - plain, "per
+        # <filter> filter in a chain of N" = (kindN - plain) / N.
+        derived, formulas = [], []
+        for kind, crate in FILTER_KINDS.items():
+            kind_formulas = []
+            for v in filter_variants:
+                k, n = filter_variant(v)
+                if k != kind:
+                    continue
+                if n == 1:
+                    title, formula = f"one `{crate}` filter (us)", f"one filter = {v} - plain"
+                else:
+                    title = f"per `{crate}` filter in a chain of {n} (us)"
+                    formula = f"per filter in a chain of {n} = ({v} - plain) / {n}"
+                derived.append((title, lambda c, v=v, n=n: (c.get(v), c.get(""), n)))
+                kind_formulas.append(formula)
+            if kind_formulas:
+                what = "busy" if kind == "wasm" else "minimal header-only"
+                formulas.append(f"for the {what} `{crate}` filter (`{kind}N`), "
+                                + ", ".join(kind_formulas))
         add("")
         add(f"CPU per request at {CPU_WORKERS} worker and {CPU_CONNS} connections: the proxy "
             "process's CPU time (utime + stime from `/proc/<pid>/stat`, all threads; nginx: its "
             "process group, master and workers) over the measured wrk run, divided by the "
-            "requests wrk completed, in microseconds. The filter columns are differences of "
-            "those figures: one filter = wasm1 - plain; per filter in a chain of 5 = "
-            f"(wasm5 - plain) / 5. Clock-tick resolution is {1000 // clk_tck} ms of CPU per run.")
+            "requests wrk completed, in microseconds."
+            + (" The filter columns are differences of those figures, each named after the test "
+               f"filter it uses: {'; '.join(formulas)}." if formulas else "")
+            + f" Clock-tick resolution is {1000 // clk_tck} ms of CPU per run.")
         add("")
-        head = ["proxy", "plain (us/req)"] + [f"{v} (us/req)" for v in wasm_variants]
-        derived = []
-        if "wasm1" in wasm_variants:
-            derived.append(("one filter (us)", lambda c: (c.get("wasm1"), c.get(""), 1)))
-        for v in wasm_variants:
-            n = variant_key(v)[1]
-            if n > 1:
-                derived.append((f"per filter in a chain of {n} (us)",
-                                lambda c, v=v, n=n: (c.get(v), c.get(""), n)))
+        head = ["proxy", "plain (us/req)"] + [f"{v} (us/req)" for v in filter_variants]
         head += [d[0] for d in derived]
         add("| " + " | ".join(head) + " |")
         add("| --- |" + " ---: |" * (len(head) - 1))
         for name, cpu in cpu_rows:
             cells = [pretty(name), fmt_us(cpu.get(""))]
-            cells += [fmt_us(cpu.get(v)) for v in wasm_variants]
+            cells += [fmt_us(cpu.get(v)) for v in filter_variants]
             for _, get in derived:
                 with_f, plain, n = get(cpu)
                 cells.append("-" if with_f is None or plain is None

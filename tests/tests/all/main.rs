@@ -3,6 +3,7 @@
 mod admin;
 mod balancing;
 mod failures;
+mod filters_add_header;
 mod filters_body;
 mod filters_callout;
 mod filters_foreign;
