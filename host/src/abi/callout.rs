@@ -1,7 +1,7 @@
 //! HTTP callouts as a VM sees them: the requests its callbacks started (picked up by the worker after each
 //! call), the answer visible during `proxy_on_http_call_response`, and the status `proxy_get_status` reports.
 
-use super::stream::Pairs;
+use super::stream::{Headers, Pairs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +29,9 @@ pub const MAX_CALLOUT_TIME: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, Default)]
 pub struct CalloutResponse {
     /// Headers with `:status`.
-    pub headers: Pairs,
+    pub headers: Headers,
     /// Trailers.
-    pub trailers: Pairs,
+    pub trailers: Headers,
     /// Body.
     pub body: Vec<u8>,
 }

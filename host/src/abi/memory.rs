@@ -79,32 +79,74 @@ pub fn write_u64(caller: &mut Caller<'_, VmState>, ptr: u32, value: u64) -> Resu
     write(caller, ptr, &value.to_le_bytes())
 }
 
+/// Runs `f` on the guest bytes at `a` and `b` (each `(ptr, len)`; `(0, 0)` is the empty value) and the
+/// store's state, without copying the bytes out: for values the host copies into its own types anyway.
+pub fn with_bytes<R>(
+    caller: &mut Caller<'_, VmState>,
+    a: (u32, u32),
+    b: (u32, u32),
+    f: impl FnOnce(&[u8], &[u8], &mut VmState) -> R,
+) -> Result<R, BadAccess> {
+    let mem = match memory(caller) {
+        Ok(m) => m,
+        Err(_) if a.1 == 0 && b.1 == 0 => return Ok(f(&[], &[], caller.data_mut())),
+        Err(e) => return Err(e),
+    };
+    let (data, state) = mem.data_and_store_mut(&mut *caller);
+    let data: &[u8] = data;
+    let slice =
+        |(ptr, len): (u32, u32)| if len == 0 { Ok(&data[..0]) } else { range(ptr, len, data.len()).map(|r| &data[r]) };
+    let (a, b) = (slice(a)?, slice(b)?);
+    Ok(f(a, b, state))
+}
+
 /// Hands `bytes` to the guest: allocates exactly `bytes.len()` in the guest with its allocator export,
 /// copies them in, and writes the pointer and length to the two out-parameters. An empty value allocates
 /// nothing and writes `(0, 0)`.
 pub fn return_bytes(caller: &mut Caller<'_, VmState>, bytes: &[u8], ret_ptr: u32, ret_len: u32) -> Result<(), Status> {
+    return_with(caller, bytes.len(), ret_ptr, ret_len, |_, out| {
+        out.copy_from_slice(bytes);
+        true
+    })
+}
+
+/// As [`return_bytes`], for a value the host writes straight into the guest's allocation: `fill` gets the
+/// store's state and exactly `len` bytes of guest memory, and answers `false` when it cannot fill them (the
+/// value changed while the guest allocated: INTERNAL_FAILURE, nothing returned).
+pub fn return_with(
+    caller: &mut Caller<'_, VmState>,
+    len: usize,
+    ret_ptr: u32,
+    ret_len: u32,
+    fill: impl FnOnce(&mut VmState, &mut [u8]) -> bool,
+) -> Result<(), Status> {
     // Check the out-parameters first so a bad pointer does not leak a guest allocation.
+    let mem = memory(caller)?;
     {
-        let mem = memory(caller)?;
         let size = mem.data_size(&*caller);
         range(ret_ptr, 4, size)?;
         range(ret_len, 4, size)?;
     }
-    if bytes.is_empty() {
+    if len == 0 {
         write_u32(caller, ret_ptr, 0)?;
         write_u32(caller, ret_len, 0)?;
         return Ok(());
     }
     let alloc: TypedFunc<u32, u32> = caller.data().allocator.clone().ok_or(Status::InvalidMemoryAccess)?;
-    let len = u32::try_from(bytes.len()).map_err(|_| Status::InvalidMemoryAccess)?;
+    let len = u32::try_from(len).map_err(|_| Status::InvalidMemoryAccess)?;
     // Re-enters the guest: no borrow of memory is held across this call.
     let ptr = alloc.call(&mut *caller, len).map_err(|_| Status::InvalidMemoryAccess)?;
     if ptr == 0 {
         return Err(Status::InvalidMemoryAccess);
     }
-    write(caller, ptr, bytes)?;
-    write_u32(caller, ret_ptr, ptr)?;
-    write_u32(caller, ret_len, len)?;
+    let (data, state) = mem.data_and_store_mut(&mut *caller);
+    let size = data.len();
+    let (r, rp, rl) = (range(ptr, len, size)?, range(ret_ptr, 4, size)?, range(ret_len, 4, size)?);
+    if !fill(state, &mut data[r]) {
+        return Err(Status::InternalFailure);
+    }
+    data[rp].copy_from_slice(&ptr.to_le_bytes());
+    data[rl].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
 

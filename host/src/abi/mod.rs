@@ -3,6 +3,7 @@
 //! helper. ABI numbers and codecs come from `weir_sdk::abi`, the one definition shared with guests.
 
 pub mod callout;
+pub mod header_map;
 pub mod hostcalls;
 pub mod memory;
 pub mod shared;

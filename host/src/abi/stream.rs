@@ -1,7 +1,10 @@
 //! What an HTTP context sees through hostcalls: its header maps (pseudo-headers included), the body chunk
 //! of the current callback, and the actions it asked for (a local response, a close).
 
-/// A header map as the ABI sees it: ordered pairs, lower-case keys, duplicates kept.
+pub use super::header_map::Headers;
+
+/// A header map the guest sent, as ordered pairs (lower-case keys, duplicates kept): local responses and
+/// callout requests. The maps a stream carries are [`Headers`].
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Where a stream is, which decides what its hostcalls may touch.
@@ -180,9 +183,9 @@ pub struct StreamData {
     /// Current phase.
     pub phase: Phase,
     /// Request headers with `:method`, `:scheme`, `:authority`, `:path`.
-    pub request_headers: Pairs,
+    pub request_headers: Headers,
     /// Response headers with `:status`.
-    pub response_headers: Pairs,
+    pub response_headers: Headers,
     /// The body bytes the current body callback sees.
     pub body: Vec<u8>,
     /// The current body callback has `end_of_stream = true`: the stream has no trailers, and the filter may
@@ -190,9 +193,9 @@ pub struct StreamData {
     pub final_body: bool,
     /// Request trailers: `None` until they reach this filter or it creates them in its final request body
     /// callback.
-    pub request_trailers: Option<Pairs>,
+    pub request_trailers: Option<Headers>,
     /// Response trailers, as for the request.
-    pub response_trailers: Option<Pairs>,
+    pub response_trailers: Option<Headers>,
     /// A local response asked for (the first one wins; later ones are ignored).
     pub local_response: Option<LocalResponse>,
     /// `proxy_close_stream` was called.
@@ -216,49 +219,4 @@ pub fn first_value<'a>(pairs: &'a Pairs, key: &[u8]) -> Option<&'a [u8]> {
 /// The value of a pseudo-header (`:path`, `:status`, ...), matched exactly.
 pub fn pseudo<'a>(pairs: &'a Pairs, name: &[u8]) -> Option<&'a [u8]> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
-}
-
-/// Replaces every value of `key` with one (appended if absent).
-pub fn replace_value(pairs: &mut Pairs, key: &[u8], value: &[u8]) {
-    let key = key.to_ascii_lowercase();
-    match pairs.iter().position(|(k, _)| *k == key) {
-        Some(first) => {
-            pairs[first].1 = value.to_vec();
-            let mut i = first + 1;
-            while i < pairs.len() {
-                if pairs[i].0 == key {
-                    pairs.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        None => pairs.push((key, value.to_vec())),
-    }
-}
-
-/// Removes every value of `key`.
-pub fn remove_values(pairs: &mut Pairs, key: &[u8]) {
-    pairs.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(items: &[(&str, &str)]) -> Pairs {
-        items.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
-    }
-
-    #[test]
-    fn map_edits_table() {
-        let mut m = p(&[(":path", "/"), ("a", "1"), ("b", "2"), ("a", "3")]);
-        replace_value(&mut m, b"A", b"x");
-        assert_eq!(m, p(&[(":path", "/"), ("a", "x"), ("b", "2")]));
-        replace_value(&mut m, b"c", b"new");
-        assert_eq!(first_value(&m, b"C"), Some(&b"new"[..]));
-        remove_values(&mut m, b"B");
-        assert_eq!(m, p(&[(":path", "/"), ("a", "x"), ("c", "new")]));
-        assert_eq!(first_value(&m, b"missing"), None);
-    }
 }

@@ -13,7 +13,7 @@ mod trailers;
 
 use super::chain::ChainStreams;
 use super::{Attachment, VmSlot};
-use crate::abi::stream::{LocalResponse, Pairs};
+use crate::abi::stream::{Headers, LocalResponse};
 use crate::config::FailurePolicy;
 use std::future::Future;
 use std::pin::Pin;
@@ -43,7 +43,7 @@ pub enum BodyVerdict {
         /// Body the filters released at the end (held until the trailers came).
         data: Vec<u8>,
         /// The trailers as the filters left them, pseudo-headers never among them.
-        trailers: Pairs,
+        trailers: Headers,
     },
     /// A filter asked for a local response.
     Respond(LocalResponse),
@@ -66,14 +66,14 @@ pub struct BodyChain {
     stages: Vec<Stage>,
     request: bool,
     /// Trailers waiting for their phase, and the first stage that gets them.
-    pending: Option<(Pairs, usize)>,
+    pending: Option<(Headers, usize)>,
     running: Option<Running>,
 }
 
 /// What one stage did with a chunk.
 enum Passed {
     /// These bytes go on, with the trailers the stage created in its final body callback, if any.
-    On(Vec<u8>, Option<Pairs>),
+    On(Vec<u8>, Option<Headers>),
     /// The stage holds the body.
     Held,
     /// The stream stops.
@@ -120,7 +120,7 @@ impl BodyChain {
 
     /// The stream's trailers arrived (the body, if any, has gone through with `end_of_stream = false`): the
     /// trailers phase is due next.
-    pub fn trailers(&mut self, trailers: Pairs) {
+    pub fn trailers(&mut self, trailers: Headers) {
         self.pending = Some((trailers, 0));
     }
 

@@ -3,7 +3,7 @@
 
 use super::VmSlot;
 use crate::abi::callout::{Callout, CalloutResponse, MAX_CALLOUT_TIME};
-use crate::abi::stream::pseudo;
+use crate::abi::stream::{pseudo, Headers};
 use crate::upstream::{self, balance::Pick, UpstreamBody};
 use bytes::Bytes;
 use http_body::Body as _;
@@ -93,13 +93,8 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
     let exchange = async {
         let (resp, mut lease) = cluster.send(in_flight.index(), request).await.ok()?;
         let (head, mut body) = resp.into_parts();
-        let mut answer = CalloutResponse {
-            headers: vec![(b":status".to_vec(), head.status.as_str().as_bytes().to_vec())],
-            ..Default::default()
-        };
-        for (k, v) in &head.headers {
-            answer.headers.push((k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
-        }
+        let mut answer =
+            CalloutResponse { headers: Headers::response(head.status, head.headers), ..Default::default() };
         loop {
             let frame = std::future::poll_fn(|cx| {
                 lease.poll_upstream(cx);
@@ -118,9 +113,7 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
-                            for (k, v) in &trailers {
-                                answer.trailers.push((k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()));
-                            }
+                            answer.trailers = Headers::from_map(trailers);
                         }
                     }
                 },
@@ -135,7 +128,7 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
     match tokio::time::timeout(c.timeout.unwrap_or(MAX_CALLOUT_TIME), exchange).await {
         Ok(answer) => answer,
         Err(_) => Some(CalloutResponse {
-            headers: vec![(b":status".to_vec(), b"504".to_vec())],
+            headers: Headers::response(http::StatusCode::GATEWAY_TIMEOUT, http::HeaderMap::new()),
             body: b"upstream request timeout".to_vec(),
             ..Default::default()
         }),

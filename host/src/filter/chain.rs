@@ -2,7 +2,7 @@
 //! reverse, and `on_log` / `on_done` / `on_delete` for every context when the stream ends.
 
 use super::{Attachment, VmSlot, WorkerFilters};
-use crate::abi::stream::{LocalResponse, Pairs, RequestInfo};
+use crate::abi::stream::{Headers, LocalResponse, RequestInfo};
 use crate::config::FailurePolicy;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,7 +56,7 @@ impl Drop for ChainStreams {
 /// What the request phase decided.
 pub enum RequestVerdict {
     /// Forward the request with these headers.
-    Continue(Pairs),
+    Continue(Headers),
     /// Answer with this local response; response callbacks run for filters before `upto` (exclusive).
     Respond {
         /// The response.
@@ -76,7 +76,7 @@ pub enum RequestVerdict {
 /// What the response phase decided.
 pub enum ResponseVerdict {
     /// Send the response with these headers.
-    Continue(Pairs),
+    Continue(Headers),
     /// Replace the response with this one.
     Respond(LocalResponse),
     /// A filter failed (fail closed).
@@ -90,7 +90,7 @@ pub enum ResponseVerdict {
 
 /// What a filter decided about the headers.
 enum Decided {
-    Continue(Pairs),
+    Continue(Headers),
     Respond(LocalResponse),
     Fail(String),
 }
@@ -162,7 +162,7 @@ fn step(
     a: &Attachment,
     i: usize,
     streams: &mut ChainStreams,
-    headers: Pairs,
+    headers: Headers,
     eos: bool,
     request: bool,
 ) -> Step {
@@ -229,7 +229,7 @@ pub async fn run_request_headers(
     info: &Option<Arc<RequestInfo>>,
     chain: &[Attachment],
     streams: &mut ChainStreams,
-    mut headers: Pairs,
+    mut headers: Headers,
     eos: bool,
 ) -> RequestVerdict {
     for (i, a) in chain.iter().enumerate() {
@@ -252,7 +252,7 @@ pub async fn run_response_headers(
     filters: &WorkerFilters,
     chain: &[Attachment],
     streams: &mut ChainStreams,
-    mut headers: Pairs,
+    mut headers: Headers,
     eos: bool,
     upto: usize,
 ) -> ResponseVerdict {

@@ -1,10 +1,10 @@
 //! A body passed through the filter chain's body callbacks, chunk by chunk, as it streams, and its trailers
 //! through the trailers callbacks.
 
-use crate::abi::stream::{LocalResponse, Pairs};
+use crate::abi::stream::{Headers, LocalResponse};
 use crate::filter::{BodyChain, BodyVerdict};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::pin::Pin;
@@ -123,7 +123,7 @@ where
                     Err(frame) => match frame.into_trailers() {
                         Ok(trailers) => {
                             *this.ended = true;
-                            chain.trailers(pairs_of(&trailers));
+                            chain.trailers(Headers::from_map(trailers));
                             continue;
                         }
                         Err(_) => continue,
@@ -178,7 +178,8 @@ fn take(
             if !data.is_empty() {
                 *out_data = Some(Bytes::from(data));
             }
-            *out_trailers = Some(header_map(&trailers));
+            // Pseudo-headers and entries that are not valid HTTP stay behind.
+            *out_trailers = Some(trailers.into_map());
             return Ok(());
         }
         BodyVerdict::Respond(local) => BodyStop::Respond(local),
@@ -188,23 +189,4 @@ fn take(
         *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
     }
     Err(Box::new(Stopped))
-}
-
-/// Trailers as filters see them.
-fn pairs_of(trailers: &HeaderMap) -> Pairs {
-    trailers.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
-}
-
-/// Trailers from what the filters left: pseudo-headers and invalid entries left out.
-fn header_map(pairs: &Pairs) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        if k.first() == Some(&b':') {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k), HeaderValue::from_bytes(v)) {
-            map.append(name, value);
-        }
-    }
-    map
 }

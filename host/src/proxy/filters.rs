@@ -1,71 +1,56 @@
-//! The bridge between HTTP messages and the filter chain: pseudo-header pair lists in, changed requests and
-//! responses out.
+//! The bridge between HTTP messages and the filter chain: the maps filters see (hyper's header map plus
+//! the pseudo-headers, no copy of the headers) in, changed requests and responses out (untouched ones as
+//! they were).
 
-use crate::abi::stream::{pseudo, LocalResponse, Pairs};
+use crate::abi::stream::{Headers, LocalResponse, Pairs};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 /// The request as filters see it: `:authority`, `:path`, `:method`, `:scheme`, then the headers.
-pub fn request_pairs(parts: &http::request::Parts, authority: &[u8], tls: bool) -> Pairs {
-    let mut pairs = Vec::with_capacity(parts.headers.len() + 4);
-    pairs.push((b":authority".to_vec(), authority.to_vec()));
+pub fn request_headers(parts: &http::request::Parts, authority: &[u8], tls: bool) -> Headers {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    pairs.push((b":path".to_vec(), path.as_bytes().to_vec()));
-    pairs.push((b":method".to_vec(), parts.method.as_str().as_bytes().to_vec()));
-    pairs.push((b":scheme".to_vec(), if tls { b"https".to_vec() } else { b"http".to_vec() }));
-    push_headers(&mut pairs, &parts.headers);
-    pairs
+    Headers::request(authority, path, &parts.method, tls, parts.headers.clone())
 }
 
 /// The response as filters see it: `:status`, then the headers.
-pub fn response_pairs(status: StatusCode, headers: &HeaderMap) -> Pairs {
-    let mut pairs = Vec::with_capacity(headers.len() + 1);
-    pairs.push((b":status".to_vec(), status.as_str().as_bytes().to_vec()));
-    push_headers(&mut pairs, headers);
-    pairs
-}
-
-fn push_headers(pairs: &mut Pairs, headers: &HeaderMap) {
-    for (name, value) in headers {
-        pairs.push((name.as_str().as_bytes().to_vec(), value.as_bytes().to_vec()));
-    }
+pub fn response_headers(status: StatusCode, headers: &HeaderMap) -> Headers {
+    Headers::response(status, headers.clone())
 }
 
 /// Headers from pairs, pseudo-headers and invalid entries left out.
 fn headers_from(pairs: &Pairs) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(pairs.len());
-    for (k, v) in pairs {
-        if k.first() == Some(&b':') {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k), HeaderValue::from_bytes(v)) {
-            headers.append(n, v);
-        }
-    }
-    headers
+    Headers::from_pairs(pairs.iter().map(|(k, v)| (&k[..], &v[..]))).into_map()
 }
 
-/// Applies the filters' view back to the request: method, path (and query), Host, headers.
-pub fn apply_request(parts: &mut http::request::Parts, pairs: &Pairs) {
-    let mut headers = headers_from(pairs);
-    if let Some(m) = pseudo(pairs, b":method").and_then(|m| Method::from_bytes(m).ok()) {
+/// Applies the filters' view back to the request: method, path (and query), Host, headers. A request no
+/// filter changed stays as it is.
+pub fn apply_request(parts: &mut http::request::Parts, view: &Headers) {
+    if !view.changed() {
+        return;
+    }
+    let mut headers = view.map().clone();
+    if let Some(m) = view.pseudo(b":method").and_then(|m| Method::from_bytes(m).ok()) {
         parts.method = m;
     }
-    if let Some(p) = pseudo(pairs, b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok()) {
+    if let Some(p) = view.pseudo(b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok()) {
         parts.uri = http::Uri::from(p);
     }
-    if let Some(a) = pseudo(pairs, b":authority").and_then(|a| HeaderValue::from_bytes(a).ok()) {
+    if let Some(a) = view.pseudo(b":authority").and_then(|a| HeaderValue::from_bytes(a).ok()) {
         headers.insert(http::header::HOST, a);
     }
     parts.headers = headers;
 }
 
-/// Applies the filters' view back to a response: status and headers.
-pub fn apply_response(status: &mut StatusCode, headers: &mut HeaderMap, pairs: &Pairs) {
-    if let Some(s) = pseudo(pairs, b":status").and_then(|s| StatusCode::from_bytes(s).ok()) {
+/// Applies the filters' view back to a response: status and headers. A response no filter changed stays
+/// as it is.
+pub fn apply_response(status: &mut StatusCode, headers: &mut HeaderMap, view: Headers) {
+    if !view.changed() {
+        return;
+    }
+    if let Some(s) = view.pseudo(b":status").and_then(|s| StatusCode::from_bytes(s).ok()) {
         *status = s;
     }
-    *headers = headers_from(pairs);
+    *headers = view.into_map();
 }
 
 /// A local response as an HTTP response head and body.
@@ -97,14 +82,16 @@ mod tests {
             .body(())
             .unwrap();
         let (mut parts, _) = req.into_parts();
-        let mut pairs = request_pairs(&parts, b"x.test", false);
-        assert_eq!(pairs[0], (b":authority".to_vec(), b"x.test".to_vec()));
-        assert_eq!(pairs[1], (b":path".to_vec(), b"/a?b=1".to_vec()));
-        pairs[1].1 = b"/rewritten?c=2".to_vec();
-        pairs[2].1 = b"POST".to_vec();
-        pairs.push((b"x-new".to_vec(), b"yes".to_vec()));
-        pairs.push((b"bad header".to_vec(), b"dropped".to_vec()));
-        apply_request(&mut parts, &pairs);
+        let mut view = request_headers(&parts, b"x.test", false);
+        let pairs: Vec<_> = view.iter().take(2).collect();
+        assert_eq!(pairs, [(&b":authority"[..], &b"x.test"[..]), (&b":path"[..], &b"/a?b=1"[..])]);
+        apply_request(&mut parts, &view);
+        assert_eq!(parts.uri, "/a?b=1", "untouched");
+        view.replace(b":path", b"/rewritten?c=2");
+        view.replace(b":method", b"POST");
+        view.add(b"x-new", b"yes");
+        view.add(b"bad header", b"dropped");
+        apply_request(&mut parts, &view);
         assert_eq!(parts.method, Method::POST);
         assert_eq!(parts.uri, "/rewritten?c=2");
         assert_eq!(parts.headers["host"], "x.test");

@@ -28,22 +28,37 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
 /// Removes the hop-by-hop headers of RFC 9110 section 7.6.1, and every header the `Connection` header
 /// names. `te: trailers` is kept: it is how gRPC clients ask for trailers end to end.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names (no hashing) decides whether to edit at all.
-    if !headers.keys().any(|k| *k == header::TE || HOP_BY_HOP.contains(&k)) {
-        return;
+    // One pass over the names (comparisons, no hashing) finds which are present; only those are removed.
+    // Most requests carry none, and most responses only `connection: keep-alive`.
+    let (mut found, mut te) = (0u8, false);
+    for name in headers.keys() {
+        if *name == header::TE {
+            te = true;
+        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            found |= 1 << i;
+        }
     }
-    if let Some(listed) = headers.get(header::CONNECTION).and_then(|v| v.to_str().ok()).map(str::to_owned) {
-        for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-                headers.remove(name);
+    if found & 1 != 0 {
+        // HOP_BY_HOP[0] is `connection`: the headers it names go too.
+        let listed = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned);
+        for line in listed.collect::<Vec<_>>() {
+            for token in line.split(',').map(str::trim) {
+                if token.is_empty() || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
+                    continue; // not header names (`keep-alive` is in the list below anyway)
+                }
+                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    te |= name == header::TE;
+                    headers.remove(name);
+                }
             }
         }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if found & (1 << i) != 0 {
+            headers.remove(*name);
+        }
     }
-    let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    if !te_trailers {
+    if te && !headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers")) {
         headers.remove(header::TE);
     }
 }

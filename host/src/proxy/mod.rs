@@ -468,12 +468,12 @@ impl Pipeline {
         resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
         completion.code_details("via_upstream");
         if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
-            let pairs = filters::response_pairs(resp.status(), resp.headers());
+            let view = filters::response_headers(resp.status(), resp.headers());
             let eos = resp.body().is_end_stream();
-            match Box::pin(run_response_headers(filters, chain, &mut s, pairs, eos, chain.len())).await {
-                ResponseVerdict::Continue(p) => {
+            match Box::pin(run_response_headers(filters, chain, &mut s, view, eos, chain.len())).await {
+                ResponseVerdict::Continue(view) => {
                     let (mut head, body) = resp.into_parts();
-                    filters::apply_response(&mut head.status, &mut head.headers, &p);
+                    filters::apply_response(&mut head.status, &mut head.headers, view);
                     resp = Response::from_parts(head, body);
                 }
                 ResponseVerdict::Respond(local) => {
@@ -513,15 +513,15 @@ impl Pipeline {
         end_of_stream: bool,
         mut completion: Completion,
     ) -> Result<(ChainStreams, Completion), Response<ResponseBody>> {
-        let authority = host_value(parts).map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+        let authority = host_value(parts);
         let mut streams = ChainStreams::default();
-        let pairs = filters::request_pairs(parts, &authority, conn.tls);
+        let view = filters::request_headers(parts, authority.as_ref().map_or(&[][..], HeaderValue::as_bytes), conn.tls);
         let info = request_info(conn, parts, route, cluster, completion.start);
         completion.attach(info.clone());
         let info = Some(info);
-        match run_request_headers(filters, &info, chain, &mut streams, pairs, end_of_stream).await {
-            RequestVerdict::Continue(p) => {
-                filters::apply_request(parts, &p);
+        match run_request_headers(filters, &info, chain, &mut streams, view, end_of_stream).await {
+            RequestVerdict::Continue(view) => {
+                filters::apply_request(parts, &view);
                 Ok((streams, completion))
             }
             RequestVerdict::Respond { response, upto } => {
@@ -561,11 +561,11 @@ impl Pipeline {
         mut completion: Completion,
     ) -> Response<ResponseBody> {
         let Some(filters) = &self.filters else { return direct_response(status, &headers, &body, completion) };
-        let pairs = filters::response_pairs(status, &headers);
-        let verdict = run_response_headers(filters, chain, &mut streams, pairs, body.is_empty(), upto).await;
+        let view = filters::response_headers(status, &headers);
+        let verdict = run_response_headers(filters, chain, &mut streams, view, body.is_empty(), upto).await;
         completion.filter_streams = Some(streams);
         match verdict {
-            ResponseVerdict::Continue(p) => filters::apply_response(&mut status, &mut headers, &p),
+            ResponseVerdict::Continue(view) => filters::apply_response(&mut status, &mut headers, view),
             ResponseVerdict::Respond(other) => return local_reply(&other, completion),
             ResponseVerdict::Fail { filter, detail } => {
                 return error_response(&ProxyError::filter(&route.name, &filter, detail), completion)

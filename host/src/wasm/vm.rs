@@ -5,7 +5,7 @@
 use super::engine::WasmRuntime;
 use super::module::LoadedModule;
 use crate::abi::callout::{Callout, CalloutResponse};
-use crate::abi::stream::{LocalResponse, Pairs, Phase, RequestInfo, StreamData};
+use crate::abi::stream::{Headers, LocalResponse, Phase, RequestInfo, StreamData};
 use crate::abi::{PluginInfo, VmIdentity, VmState};
 use std::sync::Arc;
 use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc};
@@ -339,9 +339,9 @@ impl Vm {
     pub fn on_request_headers(
         &mut self,
         id: u32,
-        headers: Pairs,
+        headers: Headers,
         end_of_stream: bool,
-    ) -> Result<(Outcome, Pairs), VmError> {
+    ) -> Result<(Outcome, Headers), VmError> {
         self.headers_phase(id, headers, end_of_stream, Phase::RequestHeaders)
     }
 
@@ -349,13 +349,19 @@ impl Vm {
     pub fn on_response_headers(
         &mut self,
         id: u32,
-        headers: Pairs,
+        headers: Headers,
         end_of_stream: bool,
-    ) -> Result<(Outcome, Pairs), VmError> {
+    ) -> Result<(Outcome, Headers), VmError> {
         self.headers_phase(id, headers, end_of_stream, Phase::ResponseHeaders)
     }
 
-    fn headers_phase(&mut self, id: u32, headers: Pairs, eos: bool, phase: Phase) -> Result<(Outcome, Pairs), VmError> {
+    fn headers_phase(
+        &mut self,
+        id: u32,
+        headers: Headers,
+        eos: bool,
+        phase: Phase,
+    ) -> Result<(Outcome, Headers), VmError> {
         let n = headers.len() as u32;
         let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
             return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, headers));
@@ -379,9 +385,11 @@ impl Vm {
             (None, None) => Ok(0),
         };
         let headers = match self.store.data_mut().streams.get_mut(&id) {
+            // A shared handle: the context keeps the map as it left it, the next filter copies it only to
+            // change it.
             Some(s) if request => s.request_headers.clone(),
             Some(s) => s.response_headers.clone(),
-            None => Vec::new(),
+            None => Headers::default(),
         };
         let action = action?;
         Ok((self.take_outcome(id, action), headers))
@@ -423,7 +431,7 @@ impl Vm {
 
     /// `proxy_on_request_trailers` / `proxy_on_response_trailers` with `trailers`; returns the outcome and the
     /// trailers as the filter left them.
-    pub fn on_trailers(&mut self, id: u32, request: bool, trailers: Pairs) -> Result<(Outcome, Pairs), VmError> {
+    pub fn on_trailers(&mut self, id: u32, request: bool, trailers: Headers) -> Result<(Outcome, Headers), VmError> {
         let n = trailers.len() as u32;
         let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
             return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, trailers));
@@ -445,7 +453,7 @@ impl Vm {
         Ok((self.take_outcome(id, action), trailers))
     }
 
-    fn trailers_of(stream: &mut StreamData, request: bool) -> &mut Option<Pairs> {
+    fn trailers_of(stream: &mut StreamData, request: bool) -> &mut Option<Headers> {
         if request {
             &mut stream.request_trailers
         } else {
@@ -455,12 +463,12 @@ impl Vm {
 
     /// The trailers a stream holds now: those its trailers callback (or a callback resuming it) left, or those
     /// its final body callback created; `None` when it has none.
-    pub fn stream_trailers(&mut self, id: u32, request: bool) -> Option<Pairs> {
+    pub fn stream_trailers(&mut self, id: u32, request: bool) -> Option<Headers> {
         Self::trailers_of(self.store.data_mut().streams.get_mut(&id)?, request).clone()
     }
 
     /// Records the trailers that went on (what `on_log` reads as the response trailers).
-    pub fn set_stream_trailers(&mut self, id: u32, request: bool, trailers: Pairs) {
+    pub fn set_stream_trailers(&mut self, id: u32, request: bool, trailers: Headers) {
         if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
             *Self::trailers_of(stream, request) = Some(trailers);
         }
@@ -550,7 +558,7 @@ impl Vm {
     }
 
     /// The headers a paused stream holds now (a resuming callback may have changed them).
-    pub fn stream_headers(&self, id: u32, request: bool) -> Option<Pairs> {
+    pub fn stream_headers(&self, id: u32, request: bool) -> Option<Headers> {
         let s = self.store.data().streams.get(&id)?;
         Some(if request { s.request_headers.clone() } else { s.response_headers.clone() })
     }

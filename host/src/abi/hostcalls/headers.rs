@@ -21,17 +21,19 @@
 //!   (value, in `on_log`).
 
 use super::status;
+use crate::abi::header_map::Headers;
 use crate::abi::memory;
 use crate::abi::state::VmState;
-use crate::abi::stream::{self, Pairs, Phase, StreamData};
+use crate::abi::stream::{Phase, StreamData};
+use std::sync::LazyLock;
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::{encode_pairs, MapType, Status};
+use weir_sdk::abi::{decode_pairs, MapType, Status};
 
 /// What `on_log` reads when the response had no trailers: an empty map.
-static NO_TRAILERS: Pairs = Vec::new();
+static NO_TRAILERS: LazyLock<Headers> = LazyLock::new(Headers::default);
 
 /// The map a call refers to, for reading.
-fn map(stream: &StreamData, kind: MapType) -> Option<&Pairs> {
+fn map(stream: &StreamData, kind: MapType) -> Option<&Headers> {
     let log = stream.phase == Phase::Log;
     match kind {
         MapType::HttpRequestHeaders => Some(&stream.request_headers),
@@ -45,7 +47,7 @@ fn map(stream: &StreamData, kind: MapType) -> Option<&Pairs> {
 
 /// The map a call refers to, for writing: only in its own phase; trailers also in the final body callback
 /// of their direction, which creates them.
-fn map_mut(stream: &mut StreamData, kind: MapType) -> Result<&mut Pairs, Status> {
+fn map_mut(stream: &mut StreamData, kind: MapType) -> Result<&mut Headers, Status> {
     match (kind, stream.phase) {
         (MapType::HttpRequestHeaders, Phase::RequestHeaders) => Ok(&mut stream.request_headers),
         (MapType::HttpResponseHeaders, Phase::ResponseHeaders) => Ok(&mut stream.response_headers),
@@ -78,7 +80,7 @@ fn kind(raw: i32) -> Result<MapType, Status> {
 }
 
 /// Maps 6 and 7: the callout answer, only during `proxy_on_http_call_response`.
-fn callout_map(state: &VmState, kind: MapType) -> Option<Option<&Pairs>> {
+fn callout_map(state: &VmState, kind: MapType) -> Option<Option<&Headers>> {
     let response = state.callouts.response.as_ref();
     match kind {
         MapType::HttpCallResponseHeaders => Some(response.map(|r| &r.headers)),
@@ -87,26 +89,30 @@ fn callout_map(state: &VmState, kind: MapType) -> Option<Option<&Pairs>> {
     }
 }
 
+/// The map a read refers to: `Err` when it is unavailable (with the status a value read gets).
+fn readable(state: &mut VmState, kind: MapType) -> Result<&Headers, Status> {
+    if matches!(kind, MapType::HttpCallResponseHeaders | MapType::HttpCallResponseTrailers) {
+        return callout_map(state, kind).flatten().ok_or(Status::BadArgument);
+    }
+    let stream: &StreamData = state.acting_stream().ok_or(Status::BadArgument)?;
+    map(stream, kind).ok_or_else(|| unavailable(stream))
+}
+
 fn get_pairs(c: &mut Caller<'_, VmState>, raw: i32, ret_ptr: u32, ret_len: u32) -> Result<(), Status> {
     let kind = kind(raw)?;
-    if let Some(map) = callout_map(c.data(), kind) {
-        let bytes = map.map(|m| encode_pairs(m)).unwrap_or_default();
-        return memory::return_bytes(c, &bytes, ret_ptr, ret_len);
-    }
-    let bytes = match c.data_mut().acting_stream() {
-        Some(s) => map(s, kind).map(|m| encode_pairs(m)).unwrap_or_default(),
-        None => Vec::new(),
-    };
-    memory::return_bytes(c, &bytes, ret_ptr, ret_len)
+    // Serialized straight into the guest's allocation; an unavailable map reads as an empty one.
+    let len = readable(c.data_mut(), kind).map_or(0, Headers::encoded_len);
+    memory::return_with(c, len, ret_ptr, ret_len, |state, out| readable(state, kind).is_ok_and(|m| m.encode_into(out)))
 }
 
 fn set_pairs(c: &mut Caller<'_, VmState>, raw: i32, ptr: u32, len: u32) -> Result<(), Status> {
     let kind = kind(raw)?;
-    let bytes = memory::read(c, ptr, len)?;
-    let pairs = stream::pairs_from_guest(&bytes).map_err(|_| Status::BadArgument)?;
-    let stream = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
-    *map_mut(stream, kind)? = pairs;
-    Ok(())
+    memory::with_bytes(c, (ptr, len), (0, 0), |bytes, _, state| {
+        let pairs = decode_pairs(bytes).map_err(|_| Status::BadArgument)?;
+        let stream = state.acting_stream().ok_or(Status::BadArgument)?;
+        map_mut(stream, kind)?.set_pairs(pairs);
+        Ok(())
+    })?
 }
 
 fn get_value(
@@ -118,17 +124,10 @@ fn get_value(
     ret_len: u32,
 ) -> Result<(), Status> {
     let kind = kind(raw)?;
-    let key = memory::read(c, key_ptr, key_len)?;
-    if let Some(map) = callout_map(c.data(), kind) {
-        let value = stream::first_value(map.ok_or(Status::BadArgument)?, &key).ok_or(Status::NotFound)?.to_vec();
-        return memory::return_bytes(c, &value, ret_ptr, ret_len);
-    }
-    let value = {
-        let stream = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
-        let m = map(stream, kind).ok_or_else(|| unavailable(stream))?;
-        stream::first_value(m, &key).ok_or(Status::NotFound)?.to_vec()
-    };
-    memory::return_bytes(c, &value, ret_ptr, ret_len)
+    let value = memory::with_bytes(c, (key_ptr, key_len), (0, 0), |key, _, state| {
+        readable(state, kind)?.get_value(key).ok_or(Status::NotFound)
+    })??;
+    memory::return_bytes(c, value.as_ref(), ret_ptr, ret_len)
 }
 
 enum Edit {
@@ -139,16 +138,16 @@ enum Edit {
 
 fn edit(c: &mut Caller<'_, VmState>, raw: i32, key: (u32, u32), value: (u32, u32), how: Edit) -> Result<(), Status> {
     let kind = kind(raw)?;
-    let key = memory::read(c, key.0, key.1)?.to_ascii_lowercase();
-    let value = memory::read(c, value.0, value.1)?;
-    let stream = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
-    let m = map_mut(stream, kind)?;
-    match how {
-        Edit::Add => m.push((key, value)),
-        Edit::Replace => stream::replace_value(m, &key, &value),
-        Edit::Remove => stream::remove_values(m, &key),
-    }
-    Ok(())
+    memory::with_bytes(c, key, value, |key, value, state| {
+        let stream = state.acting_stream().ok_or(Status::BadArgument)?;
+        let m = map_mut(stream, kind)?;
+        match how {
+            Edit::Add => m.add(key, value),
+            Edit::Replace => m.replace(key, value),
+            Edit::Remove => m.remove(key),
+        }
+        Ok(())
+    })?
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
@@ -165,7 +164,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
     linker.func_wrap("env", "proxy_get_header_map_size", |mut c: Caller<'_, VmState>, raw: i32, ret: i32| {
         let size = kind(raw).and_then(|k| {
             let s = c.data_mut().acting_stream().ok_or(Status::BadArgument)?;
-            map(s, k).map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()).ok_or(Status::BadArgument)
+            map(s, k).map(Headers::byte_size).ok_or(Status::BadArgument)
         });
         status(size.and_then(|n| memory::write_u32(&mut c, ret as u32, n as u32).map_err(Status::from)))
     })?;
@@ -203,7 +202,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{host, i, Guest, IN, OUT};
-    use crate::abi::stream::{Pairs, Phase, StreamData};
+    use crate::abi::stream::{Headers, Pairs, Phase, StreamData};
     use weir_sdk::abi::{decode_pairs, Status};
 
     const CALLS: &[(&str, &str)] = &[
@@ -225,8 +224,12 @@ mod tests {
         items.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
     }
 
+    fn map(items: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(items.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+    }
+
     /// A guest acting on stream 2 in `phase`.
-    fn guest(phase: Phase, final_body: bool, request: Option<Pairs>, response: Option<Pairs>) -> Guest {
+    fn guest(phase: Phase, final_body: bool, request: Option<Headers>, response: Option<Headers>) -> Guest {
         let mut g = Guest::new(CALLS, host(), "vm");
         let state = g.store.data_mut();
         state.roots = vec![1];
@@ -282,11 +285,8 @@ mod tests {
 
     fn trailers(g: &Guest, request: bool) -> Option<Pairs> {
         let s = &g.store.data().streams[&2];
-        if request {
-            s.request_trailers.clone()
-        } else {
-            s.response_trailers.clone()
-        }
+        let t = if request { &s.request_trailers } else { &s.response_trailers };
+        t.as_ref().map(Headers::to_pairs)
     }
 
     #[test]
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn trailers_are_writable_in_their_phase_and_read_only_after_it() {
-        let mut g = guest(Phase::RequestTrailers, false, Some(p(&[("a", "1"), ("b", "2"), ("a", "3")])), None);
+        let mut g = guest(Phase::RequestTrailers, false, Some(map(&[("a", "1"), ("b", "2"), ("a", "3")])), None);
         assert_eq!(value(&mut g, REQ, "A"), Ok("1".into()), "the first value, any case");
         assert_eq!(value(&mut g, REQ, "missing"), Err(MISSING));
         assert_eq!(edit(&mut g, "proxy_replace_header_map_value", REQ, "a", "x"), OK);
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn on_log_reads_response_trailers_and_not_request_trailers() {
-        let mut g = guest(Phase::Log, false, Some(p(&[("a", "1")])), Some(p(&[("grpc-status", "0")])));
+        let mut g = guest(Phase::Log, false, Some(map(&[("a", "1")])), Some(map(&[("grpc-status", "0")])));
         assert_eq!(value(&mut g, REQ, "a"), Err(MISSING), "NOT_FOUND in on_log, as Envoy");
         assert_eq!(pairs(&mut g, REQ), (OK, Vec::new()));
         assert_eq!(size(&mut g, REQ), Err(BAD));

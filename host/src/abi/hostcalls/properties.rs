@@ -135,7 +135,7 @@ mod tests {
         state.roots = vec![1];
         let plugin = PluginInfo { name: Arc::from("p"), root_id: Arc::from("r"), vm_id: Arc::from("vm-1") };
         state.plugins.insert(1, plugin);
-        let headers = vec![(b":path".to_vec(), b"/x".to_vec())];
+        let headers = crate::abi::stream::Headers::from_pairs([(&b":path"[..], &b"/x"[..])]);
         state.streams.insert(2, StreamData { root: 1, request_headers: headers, ..StreamData::default() });
         state.current_context = 1;
         assert_eq!(get(&mut g, b"plugin_name"), Ok(b"p".to_vec()), "a root context");

@@ -9,7 +9,7 @@
 //! failure goes by the filter's failure policy (fail open: the trailers go on as they were).
 
 use super::{BodyVerdict, Passed, Stage};
-use crate::abi::stream::Pairs;
+use crate::abi::stream::Headers;
 use crate::filter::chain::wait_signal;
 use tokio::sync::oneshot;
 use weir_sdk::abi::Action;
@@ -18,7 +18,7 @@ use weir_sdk::abi::Action;
 pub(super) async fn run(
     mut stages: Vec<Stage>,
     request: bool,
-    trailers: Pairs,
+    trailers: Headers,
     from: usize,
 ) -> (Vec<Stage>, BodyVerdict) {
     let verdict = through(&mut stages, request, trailers, from).await;
@@ -33,7 +33,7 @@ pub(super) async fn run(
     (stages, verdict)
 }
 
-async fn through(stages: &mut [Stage], request: bool, mut trailers: Pairs, from: usize) -> BodyVerdict {
+async fn through(stages: &mut [Stage], request: bool, mut trailers: Headers, from: usize) -> BodyVerdict {
     let mut data = Vec::new();
     for stage in stages.iter_mut().skip(from) {
         if !data.is_empty() {
@@ -56,7 +56,7 @@ async fn through(stages: &mut [Stage], request: bool, mut trailers: Pairs, from:
 
 impl Stage {
     /// This stage's trailers callback, waiting out a PAUSE; the trailers as it left them.
-    async fn trailers(&mut self, request: bool, trailers: Pairs) -> Result<Pairs, BodyVerdict> {
+    async fn trailers(&mut self, request: bool, trailers: Headers) -> Result<Headers, BodyVerdict> {
         let rx = match self.call_trailers(request, &trailers) {
             Called::Done(result) => return result,
             Called::Paused(rx) => rx,
@@ -86,7 +86,7 @@ impl Stage {
     }
 
     /// Calls the trailers callback; on PAUSE, registers for the resume signal.
-    fn call_trailers(&mut self, request: bool, trailers: &Pairs) -> Called {
+    fn call_trailers(&mut self, request: bool, trailers: &Headers) -> Called {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let same_vm = slot.generation == self.generation;
         let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed() && same_vm) else {
@@ -121,7 +121,7 @@ impl Stage {
     }
 
     /// Tells this stage's context which trailers went on.
-    fn record(&self, request: bool, trailers: &Pairs) {
+    fn record(&self, request: bool, trailers: &Headers) {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.generation != self.generation {
             return;
@@ -134,6 +134,6 @@ impl Stage {
 
 /// A trailers callback's result: decided, or paused until this signal.
 enum Called {
-    Done(Result<Pairs, BodyVerdict>),
+    Done(Result<Headers, BodyVerdict>),
     Paused(oneshot::Receiver<()>),
 }

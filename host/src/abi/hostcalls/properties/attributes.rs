@@ -6,7 +6,7 @@
 //! pairs layout with repeated keys joined by `,`.
 
 use crate::abi::state::PluginInfo;
-use crate::abi::stream::{first_value, Pairs, Phase, RequestInfo, StreamData};
+use crate::abi::stream::{Headers, Phase, RequestInfo, StreamData};
 use std::time::{SystemTime, UNIX_EPOCH};
 use weir_sdk::abi::{encode_bool, encode_i64, encode_map, encode_u64, Status};
 
@@ -78,7 +78,10 @@ const ATTRIBUTES: &[(&[&str], Getter)] = &[
     (&["request", "time"], |s| Some(Value::Int(unix_nanos(info(s)?.time)))),
     (&["request", "headers_bytes"], |s| Some(Value::Int(header_bytes(&s.stream?.request_headers)))),
     (&["request", "size"], |s| {
-        let declared = first_value(&s.stream?.request_headers, b"content-length")
+        let declared = s
+            .stream?
+            .request_headers
+            .get(b"content-length")
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok());
         declared.or_else(|| Some(count(info(s)?.live.request_body_bytes()))).map(Value::Int)
     }),
@@ -92,7 +95,7 @@ const ATTRIBUTES: &[(&[&str], Getter)] = &[
         Some(Value::Int(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)))
     }),
     (&["response", "code"], |s| {
-        let status = first_value(response_headers(s)?, b":status")?;
+        let status = response_headers(s)?.get(b":status")?;
         std::str::from_utf8(status).ok()?.parse().ok().map(Value::Int)
     }),
     (&["response", "headers"], |s| Some(Value::Map(joined(response_headers(s)?)))),
@@ -150,8 +153,8 @@ fn route_and_cluster<'a>(s: &PropertySource<'a>) -> Option<(&'a str, Option<&'a 
 }
 
 /// A header map's size as Envoy counts it: every name and value, pseudo-headers included.
-fn header_bytes(pairs: &Pairs) -> i64 {
-    count(pairs.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())
+fn header_bytes(map: &Headers) -> i64 {
+    count(map.byte_size() as u64)
 }
 
 /// A byte count as an `int`.
@@ -160,15 +163,15 @@ fn count(n: u64) -> i64 {
 }
 
 fn request_header(s: &PropertySource<'_>, name: &[u8]) -> Option<Value> {
-    first_value(&s.stream?.request_headers, name).map(bytes)
+    s.stream?.request_headers.get(name).map(bytes)
 }
 
 fn request_path<'a>(s: &PropertySource<'a>) -> Option<&'a [u8]> {
-    first_value(&s.stream?.request_headers, b":path")
+    s.stream?.request_headers.get(b":path")
 }
 
 /// Response headers, once the response-headers phase has begun.
-fn response_headers<'a>(s: &PropertySource<'a>) -> Option<&'a Pairs> {
+fn response_headers<'a>(s: &PropertySource<'a>) -> Option<&'a Headers> {
     s.stream.filter(|st| st.phase >= Phase::ResponseHeaders).map(|st| &st.response_headers)
 }
 
@@ -185,15 +188,15 @@ fn unix_nanos(t: SystemTime) -> i64 {
 }
 
 /// A header map with each name once, repeated values joined by `,` (as Envoy's attribute maps).
-fn joined(pairs: &Pairs) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(pairs.len());
-    for (k, v) in pairs {
+fn joined(map: &Headers) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(map.len());
+    for (k, v) in map.iter() {
         match out.iter_mut().find(|(ok, _)| ok == k) {
             Some((_, value)) => {
                 value.push(b',');
                 value.extend_from_slice(v);
             }
-            None => out.push((k.clone(), v.clone())),
+            None => out.push((k.to_vec(), v.to_vec())),
         }
     }
     out

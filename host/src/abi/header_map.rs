@@ -1,0 +1,398 @@
+//! A header map as a stream carries it through the filter chain: the `http::HeaderMap` hyper parsed (its
+//! values are cheap `Bytes` clones), the pseudo-headers (`:method`, `:path`, `:status`, ...) beside it, and
+//! the few entries a guest may add that no `HeaderMap` can hold (a name or value that is not valid HTTP).
+//!
+//! The map is shared copy-on-write: a filter's context keeps the map as it left it (readable until the
+//! stream ends) while the same map goes on to the next filter, and only a filter that changes it copies it.
+//! The map remembers whether any filter changed it, so an untouched request or response is not rebuilt.
+//!
+//! Order, as `proxy_get_header_map_pairs` shows it: the pseudo-headers, then the headers in `HeaderMap`
+//! order (first appearance of a name, all values of a name together), then the entries no `HeaderMap` can
+//! hold. Keys are lower case.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// One header map of a stream (request or response headers, trailers, a callout's answer). The empty map
+/// (`Default`) allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(Option<Arc<Inner>>);
+
+/// What an empty map reads.
+static EMPTY: std::sync::LazyLock<Inner> = std::sync::LazyLock::new(Inner::default);
+
+#[derive(Debug, Clone, Default)]
+struct Inner {
+    /// Pseudo-headers, in order, keys lower case.
+    pseudo: Vec<(Bytes, Bytes)>,
+    /// Every entry whose name and value are valid HTTP.
+    map: HeaderMap,
+    /// Entries no `HeaderMap` can hold: seen by filters, never sent.
+    odd: Vec<(Bytes, Bytes)>,
+    /// A filter changed the map since it was built from the message.
+    changed: bool,
+}
+
+/// A value looked up in a map, held without copying it.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A header's value.
+    Header(HeaderValue),
+    /// A pseudo-header's (or an unsendable entry's) value.
+    Raw(Bytes),
+}
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Value::Header(v) => v.as_bytes(),
+            Value::Raw(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+fn lower(key: &[u8]) -> Cow<'_, [u8]> {
+    if key.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(key.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+fn owned(key: Cow<'_, [u8]>) -> Bytes {
+    match key {
+        Cow::Borrowed(k) => Bytes::copy_from_slice(k),
+        Cow::Owned(k) => Bytes::from(k),
+    }
+}
+
+/// `key` as a header-name lookup key (`None` when it cannot name a header).
+fn as_name(key: &[u8]) -> Option<&str> {
+    std::str::from_utf8(key).ok()
+}
+
+/// Replaces every value of `key` with one, in place of the first (appended if absent).
+fn replace_in(list: &mut Vec<(Bytes, Bytes)>, key: &[u8], value: &[u8]) {
+    match list.iter().position(|(k, _)| k == key) {
+        Some(first) => {
+            list[first].1 = Bytes::copy_from_slice(value);
+            let mut i = first + 1;
+            while i < list.len() {
+                if list[i].0 == key {
+                    list.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        None => list.push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value))),
+    }
+}
+
+fn method_bytes(method: &Method) -> Bytes {
+    let known: &'static [u8] = match method.as_str() {
+        "GET" => b"GET",
+        "POST" => b"POST",
+        "PUT" => b"PUT",
+        "DELETE" => b"DELETE",
+        "HEAD" => b"HEAD",
+        "OPTIONS" => b"OPTIONS",
+        "PATCH" => b"PATCH",
+        other => return Bytes::copy_from_slice(other.as_bytes()),
+    };
+    Bytes::from_static(known)
+}
+
+impl Inner {
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        let key = lower(key);
+        if key.first() == Some(&b':') {
+            self.pseudo.push((owned(key), Bytes::copy_from_slice(value)));
+            return;
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(&key), HeaderValue::from_bytes(value)) {
+            if self.map.try_append(n, v).is_ok() {
+                return;
+            }
+        }
+        self.odd.push((owned(key), Bytes::copy_from_slice(value)));
+    }
+}
+
+impl Headers {
+    /// The request as filters see it: `:authority`, `:path`, `:method`, `:scheme`, then `headers`.
+    pub fn request(authority: &[u8], path: &str, method: &Method, tls: bool, headers: HeaderMap) -> Headers {
+        let scheme: &'static [u8] = if tls { b"https" } else { b"http" };
+        let pseudo = vec![
+            (Bytes::from_static(b":authority"), Bytes::copy_from_slice(authority)),
+            (Bytes::from_static(b":path"), Bytes::copy_from_slice(path.as_bytes())),
+            (Bytes::from_static(b":method"), method_bytes(method)),
+            (Bytes::from_static(b":scheme"), Bytes::from_static(scheme)),
+        ];
+        Headers(Some(Arc::new(Inner { pseudo, map: headers, odd: Vec::new(), changed: false })))
+    }
+
+    /// A response as filters see it: `:status`, then `headers`.
+    pub fn response(status: StatusCode, headers: HeaderMap) -> Headers {
+        let pseudo = vec![(Bytes::from_static(b":status"), Bytes::copy_from_slice(status.as_str().as_bytes()))];
+        Headers(Some(Arc::new(Inner { pseudo, map: headers, odd: Vec::new(), changed: false })))
+    }
+
+    /// Trailers (no pseudo-headers).
+    pub fn from_map(map: HeaderMap) -> Headers {
+        Headers(Some(Arc::new(Inner { map, ..Inner::default() })))
+    }
+
+    /// A map from pairs (keys lower-cased), in their order as far as the layout allows.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Headers {
+        let mut inner = Inner::default();
+        for (k, v) in pairs {
+            inner.push(k, v);
+        }
+        Headers(Some(Arc::new(inner)))
+    }
+
+    fn inner(&self) -> &Inner {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+
+    /// Whether a filter changed the map since it was built.
+    pub fn changed(&self) -> bool {
+        self.inner().changed
+    }
+
+    /// The entries that can be sent (pseudo-headers and unsendable entries left out).
+    pub fn map(&self) -> &HeaderMap {
+        &self.inner().map
+    }
+
+    /// The sendable entries, without a copy when no one else holds the map.
+    pub fn into_map(self) -> HeaderMap {
+        match self.0.map(Arc::try_unwrap) {
+            Some(Ok(inner)) => inner.map,
+            Some(Err(shared)) => shared.map.clone(),
+            None => HeaderMap::new(),
+        }
+    }
+
+    /// The value of a pseudo-header (`:path`, `:status`, ...), matched exactly.
+    pub fn pseudo(&self, name: &[u8]) -> Option<&[u8]> {
+        self.inner().pseudo.iter().find(|(k, _)| k == name).map(|(_, v)| &v[..])
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.inner().pseudo.len() + self.inner().map.len() + self.inner().odd.len()
+    }
+
+    /// Whether the map has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, in the order filters see them.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let inner = self.inner();
+        inner
+            .pseudo
+            .iter()
+            .map(|(k, v)| (&k[..], &v[..]))
+            .chain(inner.map.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())))
+            .chain(inner.odd.iter().map(|(k, v)| (&k[..], &v[..])))
+    }
+
+    /// Names and values, summed (`proxy_get_header_map_size`).
+    pub fn byte_size(&self) -> usize {
+        self.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// The first value of `key` (any case).
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        let key = lower(key);
+        let find = |list: &'_ [(Bytes, Bytes)]| list.iter().position(|(k, _)| *k == *key);
+        if key.first() == Some(&b':') {
+            return find(&self.inner().pseudo).map(|i| &self.inner().pseudo[i].1[..]);
+        }
+        if let Some(v) = as_name(&key).and_then(|n| self.inner().map.get(n)) {
+            return Some(v.as_bytes());
+        }
+        find(&self.inner().odd).map(|i| &self.inner().odd[i].1[..])
+    }
+
+    /// The first value of `key` (any case), held without a copy.
+    pub fn get_value(&self, key: &[u8]) -> Option<Value> {
+        let key = lower(key);
+        let find =
+            |list: &'_ [(Bytes, Bytes)]| list.iter().find(|(k, _)| *k == *key).map(|(_, v)| Value::Raw(v.clone()));
+        if key.first() == Some(&b':') {
+            return find(&self.inner().pseudo);
+        }
+        if let Some(v) = as_name(&key).and_then(|n| self.inner().map.get(n)) {
+            return Some(Value::Header(v.clone()));
+        }
+        find(&self.inner().odd)
+    }
+
+    fn edit(&mut self) -> &mut Inner {
+        let inner = Arc::make_mut(self.0.get_or_insert_with(Arc::default));
+        inner.changed = true;
+        inner
+    }
+
+    /// Adds a value (keeping the others of the same name).
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.edit().push(key, value);
+    }
+
+    /// Replaces every value of `key` with one (added if absent).
+    pub fn replace(&mut self, key: &[u8], value: &[u8]) {
+        let key = lower(key);
+        let inner = self.edit();
+        if key.first() == Some(&b':') {
+            return replace_in(&mut inner.pseudo, &key, value);
+        }
+        match (HeaderName::from_bytes(&key), HeaderValue::from_bytes(value)) {
+            (Ok(n), Ok(v)) => {
+                inner.odd.retain(|(k, _)| *k != *key);
+                if inner.map.try_insert(n, v).is_err() {
+                    inner.odd.push((owned(key), Bytes::copy_from_slice(value)));
+                }
+            }
+            (name, _) => {
+                if let Ok(n) = name {
+                    inner.map.remove(n);
+                }
+                replace_in(&mut inner.odd, &key, value);
+            }
+        }
+    }
+
+    /// Removes every value of `key` (any case).
+    pub fn remove(&mut self, key: &[u8]) {
+        let key = lower(key);
+        let inner = self.edit();
+        if key.first() == Some(&b':') {
+            inner.pseudo.retain(|(k, _)| *k != *key);
+            return;
+        }
+        if let Some(n) = as_name(&key) {
+            inner.map.remove(n);
+        }
+        inner.odd.retain(|(k, _)| *k != *key);
+    }
+
+    /// Replaces the whole map (`proxy_set_header_map_pairs`).
+    pub fn set_pairs<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
+        let mut fresh = Headers::from_pairs(pairs);
+        fresh.edit();
+        *self = fresh;
+    }
+
+    /// The size of the pairs layout `proxy_get_header_map_pairs` hands out (0 for an empty map).
+    pub fn encoded_len(&self) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        self.iter().fold(4usize, |size, (k, v)| size.saturating_add(10).saturating_add(k.len() + v.len()))
+    }
+
+    /// Writes the pairs layout into `out`, which must be exactly [`encoded_len`](Headers::encoded_len)
+    /// long; `false` (nothing written) when it is not.
+    pub fn encode_into(&self, out: &mut [u8]) -> bool {
+        if out.len() != self.encoded_len() || out.is_empty() {
+            return out.is_empty() && self.is_empty();
+        }
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&(self.len() as u32).to_le_bytes());
+        for (k, v) in self.iter() {
+            put(&(k.len() as u32).to_le_bytes());
+            put(&(v.len() as u32).to_le_bytes());
+        }
+        for (k, v) in self.iter() {
+            put(k);
+            put(&[0]);
+            put(v);
+            put(&[0]);
+        }
+        true
+    }
+
+    /// The entries as owned pairs (tests, and the rare paths that need them).
+    pub fn to_pairs(&self) -> super::stream::Pairs {
+        self.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(items: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(items.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+    }
+
+    fn pairs(m: &Headers) -> Vec<(String, String)> {
+        m.iter().map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into())).collect()
+    }
+
+    fn owned(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn map_edits_table() {
+        let mut m = h(&[(":path", "/"), ("a", "1"), ("b", "2"), ("a", "3")]);
+        assert!(!m.changed());
+        let before = m.clone();
+        m.replace(b"A", b"x");
+        assert!(m.changed() && !before.changed(), "copy on write");
+        assert_eq!(pairs(&m), owned(&[(":path", "/"), ("a", "x"), ("b", "2")]));
+        m.replace(b"c", b"new");
+        assert_eq!(m.get(b"C"), Some(&b"new"[..]));
+        m.remove(b"B");
+        assert_eq!(pairs(&m), owned(&[(":path", "/"), ("a", "x"), ("c", "new")]));
+        assert_eq!(m.get(b"missing"), None);
+        assert_eq!(pairs(&before), owned(&[(":path", "/"), ("a", "1"), ("a", "3"), ("b", "2")]));
+    }
+
+    #[test]
+    fn unsendable_entries_are_kept_last_and_not_sent() {
+        let mut m = h(&[("x-a", "1")]);
+        m.add(b"Bad Name", b"v");
+        m.add(b"x-b", b"line\nbreak");
+        m.add(b":custom", b"p");
+        assert_eq!(pairs(&m), owned(&[(":custom", "p"), ("x-a", "1"), ("bad name", "v"), ("x-b", "line\nbreak")]));
+        assert_eq!(m.get(b"x-b"), Some(&b"line\nbreak"[..]));
+        m.replace(b"x-b", b"ok");
+        assert_eq!(pairs(&m), owned(&[(":custom", "p"), ("x-a", "1"), ("x-b", "ok"), ("bad name", "v")]));
+        assert_eq!(m.map().len(), 2);
+        m.replace(b"x-a", b"\n");
+        assert_eq!(m.map().len(), 1);
+        assert_eq!(m.get_value(b"x-a").as_ref().map(AsRef::as_ref), Some(&b"\n"[..]));
+    }
+
+    #[test]
+    fn encodes_as_the_sdk_does() {
+        let m = h(&[(":status", "200"), ("a", "1"), ("b", "")]);
+        let mut out = vec![0; m.encoded_len()];
+        assert!(m.encode_into(&mut out));
+        let expected = weir_sdk::abi::encode_pairs(&m.to_pairs());
+        assert_eq!(out, expected);
+        assert!(!m.encode_into(&mut [0; 3]), "a wrong length writes nothing");
+        let empty = Headers::default();
+        assert_eq!(empty.encoded_len(), 0);
+        assert!(empty.encode_into(&mut []));
+    }
+}
