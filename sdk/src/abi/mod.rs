@@ -13,7 +13,8 @@
 //!   [`encode_pairs`] and [`decode_pairs`].
 //! - Property paths are NUL-separated segments: [`split_path`] and [`join_path`].
 //! - Property values have fixed encodings: [`encode_i64`], [`encode_u64`], [`encode_bool`], [`encode_f64`],
-//!   [`encode_map`] and [`encode_list`].
+//!   [`encode_map`] and [`encode_list`], read back with [`decode_i64`], [`decode_u64`], [`decode_bool`],
+//!   [`decode_f64`], [`decode_pairs`] and [`decode_list`].
 //!
 //! All integers that cross the boundary are little-endian.
 
@@ -26,5 +27,8 @@ mod version;
 pub use enums::{Action, BufferType, LogLevel, MapType, MetricType, PeerType, Status, StreamType, UnknownValue};
 pub use pairs::{decode_pairs, encode_pairs, Pair, PairsError, MAX_PAIRS, MAX_PAIRS_BYTES};
 pub use path::{join_path, split_path};
-pub use value::{encode_bool, encode_f64, encode_i64, encode_list, encode_map, encode_u64};
+pub use value::{
+    decode_bool, decode_f64, decode_i64, decode_list, decode_u64, encode_bool, encode_f64, encode_i64, encode_list,
+    encode_map, encode_u64,
+};
 pub use version::AbiVersion;

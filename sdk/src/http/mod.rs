@@ -1,0 +1,91 @@
+//! The HTTP stream: headers, bodies, trailers, local responses and stream control.
+//!
+//! Every function acts on the stream whose callback is running (or the one made effective with
+//! [`context::set_effective`](crate::context::set_effective)).
+//!
+//! ```no_run
+//! use weir_sdk::http;
+//!
+//! let path = http::request_headers().path().unwrap_or_default();
+//! if path.starts_with("/admin") {
+//!     http::send_response(403, &[], b"forbidden\n");
+//! }
+//! ```
+
+mod body;
+mod headers;
+mod response;
+
+pub use body::Body;
+pub use headers::Headers;
+pub use response::{send_json, send_response, send_response_with_details};
+
+use crate::abi::{MapType, StreamType};
+use crate::host::{raw, report};
+
+/// The request headers (pseudo-headers included).
+pub fn request_headers() -> Headers {
+    Headers::new(MapType::HttpRequestHeaders)
+}
+
+/// The request trailers (empty until the request has them).
+pub fn request_trailers() -> Headers {
+    Headers::new(MapType::HttpRequestTrailers)
+}
+
+/// The response headers (`:status` included).
+pub fn response_headers() -> Headers {
+    Headers::new(MapType::HttpResponseHeaders)
+}
+
+/// The response trailers (empty until the response has them).
+pub fn response_trailers() -> Headers {
+    Headers::new(MapType::HttpResponseTrailers)
+}
+
+/// Resumes a request held by a [`Pause`](crate::Action::Pause) (`proxy_continue_stream`); the host resumes it
+/// once the current callback returns.
+///
+/// ```no_run
+/// weir_sdk::http::resume_request();
+/// ```
+pub fn resume_request() {
+    if let Err(status) = raw::continue_stream(StreamType::HttpRequest) {
+        report("resume_request", status);
+    }
+}
+
+/// Resumes a response held by a [`Pause`](crate::Action::Pause).
+///
+/// ```no_run
+/// weir_sdk::http::resume_response();
+/// ```
+pub fn resume_response() {
+    if let Err(status) = raw::continue_stream(StreamType::HttpResponse) {
+        report("resume_response", status);
+    }
+}
+
+/// Resets the stream instead of answering it (`proxy_close_stream`).
+///
+/// ```no_run
+/// weir_sdk::http::close();
+/// ```
+pub fn close() {
+    if let Err(status) = raw::close_stream(StreamType::HttpRequest) {
+        report("close", status);
+    }
+}
+
+/// Asks the host to choose the route again after this filter changed the request headers (the foreign function
+/// `clear_route_cache`). Only meaningful in [`on_request_headers`](crate::HttpFilter::on_request_headers).
+///
+/// ```no_run
+/// weir_sdk::http::request_headers().set(":path", "/v2/users");
+/// weir_sdk::http::clear_route_cache();
+/// ```
+pub fn clear_route_cache() {
+    if let Err(status) = raw::call_foreign_function(b"clear_route_cache", b"") {
+        report("clear_route_cache", status);
+    }
+}
