@@ -124,6 +124,11 @@ impl BodyChain {
         self.pending = Some((trailers, 0));
     }
 
+    /// No trailers phase is due or under way.
+    pub fn idle(&self) -> bool {
+        self.pending.is_none() && self.running.is_none()
+    }
+
     /// Runs the trailers phase when one is due: `Ready(None)` when none is, else its verdict (a
     /// [`BodyVerdict::Trailers`], a local response or a failure) once every filter has continued.
     pub fn poll_trailers(&mut self, cx: &mut Context<'_>) -> Poll<Option<BodyVerdict>> {

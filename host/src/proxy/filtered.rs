@@ -86,6 +86,12 @@ where
                 return Poll::Ready(None);
             }
             if let Some(data) = this.out_data.take() {
+                // The last bytes of a stream with nothing after them: say so now. hyper stops polling a body
+                // whose declared length it has written, so a `None` after them might never be asked for,
+                // and the stream would look cut short (no completion, no connection reuse).
+                if *this.ended && this.out_trailers.is_none() && chain.idle() {
+                    *this.done = true;
+                }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             match chain.poll_trailers(cx) {

@@ -30,3 +30,26 @@ async fn a_chain_of_add_header_filters_adds_one_header_per_phase_in_chain_order(
     assert_eq!(up.requests(), 1);
     Ok(())
 }
+
+/// A filter that exports body callbacks sees a response with a `content-length`: hyper stops polling the
+/// body once that many bytes are written, so the body must say it ended with its last bytes, or the
+/// request looks cut short and its upstream connection is closed instead of reused.
+#[tokio::test]
+async fn responses_with_a_length_complete_through_body_callbacks_and_reuse_the_upstream_connection(
+) -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let gw = TestGateway::start(json!({
+        "workers": 1,
+        "routes": [{"name": "api", "cluster": "svc", "filters": [add_header_filter("f1")]}],
+        "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+    }))?;
+    for i in 0..5 {
+        let reply = get_with(gw.main(), "shop.test", &format!("/items/{i}"), &[]).await?;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(!reply.header("content-length").is_empty(), "the upstream's length goes through");
+        assert_eq!(reply.json()["uri"], format!("/items/{i}"));
+    }
+    assert_eq!(up.requests(), 5);
+    assert_eq!(up.connections(), 1, "every request completed, so one pooled connection served them all");
+    Ok(())
+}
