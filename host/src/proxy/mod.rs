@@ -91,9 +91,12 @@ struct Chained<'a> {
 enum Routed<'a> {
     /// Where it was routed at first (no filter called `clear_route_cache`).
     Same,
-    /// The route the request as the filters left it matches (a filter called `clear_route_cache`).
-    Other(&'a Route),
-    /// No route matches the request as the filters left it.
+    /// A filter called `clear_route_cache`, and the request as the filters left it matches a route that
+    /// answers by itself, with this status, these headers and this body.
+    Direct(http::StatusCode, &'a http::HeaderMap, &'a bytes::Bytes),
+    /// ... or this route, which proxies to this cluster.
+    Proxied(&'a Route, &'a upstream::Cluster),
+    /// ... or no route that can serve it (the answer to send).
     Nowhere(ProxyError),
 }
 
@@ -211,29 +214,19 @@ impl Pipeline {
                     // clear_route_cache: the route the headers as the filters left them match serves the request.
                     match self.route_again(&parts, &mut completion) {
                         Routed::Same => {}
-                        Routed::Other(other) => match (&other.action, self.route_cluster[other.index]) {
-                            (Action::Direct { status, headers, body }, _) => {
-                                head = (*status, headers.clone(), body.clone());
-                            }
-                            (Action::Cluster(_), Some(c)) => {
-                                // The first route answers by itself, so the gateway's request policy has not
-                                // run yet: it runs now, for the route that proxies.
-                                if let Err(err) = self.policy(&conn, &mut parts, other, &completion) {
-                                    completion.filter_streams = Some(streams);
-                                    return error_response(&err, completion);
-                                }
-                                let chained = Chained { route, chain, streams };
-                                let cluster = &self.clusters[c];
-                                let forward =
-                                    self.forward(&conn, parts, request_body, other, cluster, Some(chained), completion);
-                                return Box::pin(forward).await;
-                            }
-                            (Action::Cluster(_), None) => {
+                        Routed::Direct(status, headers, body) => head = (status, headers.clone(), body.clone()),
+                        Routed::Proxied(other, cluster) => {
+                            // The first route answers by itself, so the gateway's request policy has not
+                            // run yet: it runs now, for the route that proxies.
+                            if let Err(err) = self.policy(&conn, &mut parts, other, &completion) {
                                 completion.filter_streams = Some(streams);
-                                let err = ProxyError::BadRequest("route has no cluster".into());
                                 return error_response(&err, completion);
                             }
-                        },
+                            let chained = Chained { route, chain, streams };
+                            let forward =
+                                self.forward(&conn, parts, request_body, other, cluster, Some(chained), completion);
+                            return Box::pin(forward).await;
+                        }
                         Routed::Nowhere(err) => {
                             completion.filter_streams = Some(streams);
                             return error_response(&err, completion);
@@ -309,25 +302,18 @@ impl Pipeline {
             // clear_route_cache: the route the headers as the filters left them match serves the request.
             match self.route_again(&parts, &mut completion) {
                 Routed::Same => {}
-                Routed::Other(other) => match (&other.action, self.route_cluster[other.index]) {
-                    (Action::Cluster(_), Some(c)) => {
-                        if let Some(h) = &other.host_rewrite {
-                            parts.headers.insert(http::header::HOST, h.clone());
-                        }
-                        (upstream_route, cluster) = (other, &self.clusters[c]);
+                Routed::Proxied(other, other_cluster) => {
+                    if let Some(h) = &other.host_rewrite {
+                        parts.headers.insert(http::header::HOST, h.clone());
                     }
-                    (Action::Direct { status, headers, body }, _) => {
-                        let head = (*status, headers.clone(), body.clone());
-                        completion.code_details("direct_response");
-                        let respond = self.respond_through_chain(route, chain, streams, head, chain.len(), completion);
-                        return Box::pin(respond).await;
-                    }
-                    (Action::Cluster(_), None) => {
-                        completion.filter_streams = Some(streams);
-                        let err = ProxyError::BadRequest("route has no cluster".into());
-                        return error_response(&err, completion);
-                    }
-                },
+                    (upstream_route, cluster) = (other, other_cluster);
+                }
+                Routed::Direct(status, headers, body) => {
+                    let head = (status, headers.clone(), body.clone());
+                    completion.code_details("direct_response");
+                    let respond = self.respond_through_chain(route, chain, streams, head, chain.len(), completion);
+                    return Box::pin(respond).await;
+                }
                 Routed::Nowhere(err) => {
                     completion.filter_streams = Some(streams);
                     return error_response(&err, completion);
@@ -622,11 +608,15 @@ impl Pipeline {
                 path: parts.uri.path().to_string(),
             });
         };
-        let cluster = self.route_cluster[route.index].map(|i| self.clusters[i].name.clone());
-        info.live.set_rerouted(route.name.clone(), cluster);
+        let cluster = self.route_cluster[route.index].map(|i| &self.clusters[i]);
+        info.live.set_rerouted(route.name.clone(), cluster.map(|c| c.name.clone()));
         completion.route = Some(route.name.clone());
         completion.metrics = self.route_metrics[route.index].clone();
-        Routed::Other(route)
+        match (&route.action, cluster) {
+            (Action::Direct { status, headers, body }, _) => Routed::Direct(*status, headers, body),
+            (Action::Cluster(_), Some(cluster)) => Routed::Proxied(route, cluster),
+            (Action::Cluster(_), None) => Routed::Nowhere(ProxyError::BadRequest("route has no cluster".into())),
+        }
     }
 }
 
