@@ -167,9 +167,14 @@ fn step(
     request: bool,
 ) -> Step {
     let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+    // `ready` may replace a failed VM: the generation and root context are read after it, or this
+    // request's context would be filed under the old VM and its next phase refused.
+    if slot.ready(filters.plan()).is_none() {
+        return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
+    }
     let generation = slot.generation;
     let root = slot.roots.get(a.root).copied();
-    let Some(vm) = slot.ready(filters.plan()) else {
+    let Some(vm) = slot.vm.as_mut() else {
         return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
     };
     if streams.contexts.len() <= i {
