@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod harness;
 pub mod proxy;
 pub mod router;
 pub mod server;

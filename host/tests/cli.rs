@@ -1,9 +1,10 @@
 //! The `weir` binary as a user runs it: `config check`, `config default`, `serve` with and without a
-//! configuration, JSON access logs, SIGTERM with a graceful drain, and start-up errors.
+//! configuration, JSON access logs, SIGTERM with a graceful drain, and start-up errors; `filter new` (the crate
+//! it writes builds to wasm and passes its tests), and `examples/hello/README.md` run as written.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -317,4 +318,250 @@ async fn admin_token_from_the_environment() -> anyhow::Result<()> {
     assert_eq!(ok.status, 200);
     assert!(!dir.path().join("weir-data").join("admin-token").exists(), "no token file when the environment gives one");
     Ok(())
+}
+
+/// The workspace's root folder.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is in the workspace").to_path_buf()
+}
+
+/// The target directory this test was built in (`<target>/debug/deps/cli-*`).
+fn target_dir() -> PathBuf {
+    std::env::current_exe().expect("test path").ancestors().nth(3).expect("<target>/debug/deps/cli-*").to_path_buf()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `weir filter new demo`, then, in the crate, the README's build command and `cargo test` (the fake-host tests
+/// and the harness tests on the built .wasm), with this workspace's target directory so that Weir's compiled
+/// dependencies are reused.
+#[test]
+fn filter_new_writes_a_crate_that_builds_to_wasm_and_passes_its_tests() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = weir(&["filter", "new", "demo", "--dir", &dir.path().display().to_string()], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let root = dir.path().join("demo");
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "created filter crate demo in {}: Cargo.toml, src/lib.rs, src/tests.rs, tests/wasm.rs, README.md, \
+             weir.json, .gitignore\n",
+            root.display()
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let sdk = workspace().join("sdk").canonicalize().expect("sdk/");
+    let host = workspace().join("host").canonicalize().expect("host/");
+    for line in [
+        "name = \"demo\"".to_string(),
+        "crate-type = [\"cdylib\"]".to_string(),
+        format!("weir-sdk = {{ path = \"{}\" }}", sdk.display()),
+        format!("weir = {{ path = \"{}\" }}", host.display()),
+        "lto = true".to_string(),
+        "opt-level = \"s\"".to_string(),
+        "panic = \"abort\"".to_string(),
+        "strip = true".to_string(),
+    ] {
+        assert!(manifest.lines().any(|l| l == line), "no line {line:?} in Cargo.toml:\n{manifest}");
+    }
+    assert!(root.join("Cargo.lock").is_file(), "the checkout's Cargo.lock is copied");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    assert!(readme.contains("\ncargo build --release --target wasm32-wasip1\n"), "{readme}");
+
+    let target = target_dir();
+    let cargo = |args: &[&str]| {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO"))
+            .args(args)
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("run cargo");
+        eprintln!("cargo {}: {:.1} s", args.join(" "), started.elapsed().as_secs_f64());
+        assert!(out.status.success(), "cargo {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    };
+    cargo(&["build", "--release", "--target", "wasm32-wasip1"]);
+    let wasm = std::fs::read(target.join("wasm32-wasip1/release/demo.wasm")).expect("the .wasm was built");
+    assert_eq!(&wasm[..4], b"\0asm");
+    let tests = cargo(&["test"]);
+    for test in [
+        "tests::answers_its_path_with_json",
+        "tests::adds_the_configured_header_to_other_requests",
+        "tests::refuses_a_bad_configuration_and_says_why",
+        "answers_its_path_in_weir",
+        "adds_its_header_on_the_way_upstream",
+        "a_refused_configuration_stops_the_start_with_the_filters_words",
+    ] {
+        assert!(tests.contains(&format!("test {test} ... ok\n")), "{test} did not pass:\n{tests}");
+    }
+}
+
+#[test]
+fn filter_new_says_what_is_wrong_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tmp = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("taken")).expect("mkdir");
+    std::fs::write(dir.path().join("file"), "").expect("write");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["9lives".into()],
+            "error: \"9lives\" is not a valid crate name: it starts with '9'; use letters, digits, '-' and '_', \
+             starting with a letter (e.g. my-filter)\n"
+                .into(),
+        ),
+        (
+            vec!["my filter".into()],
+            "error: \"my filter\" is not a valid crate name: ' ' is not allowed; use letters, digits, '-' and '_', \
+             starting with a letter (e.g. my-filter)\n"
+                .into(),
+        ),
+        (
+            vec!["fn".into()],
+            "error: \"fn\" is not a valid crate name: it is a Rust keyword; use letters, digits, '-' and '_', \
+             starting with a letter (e.g. my-filter)\n"
+                .into(),
+        ),
+        (
+            vec!["taken".into(), "--dir".into(), tmp.clone()],
+            format!("error: {tmp}/taken already exists; choose another NAME or --dir, or remove it\n"),
+        ),
+        (
+            vec!["demo".into(), "--dir".into(), format!("{tmp}/file")],
+            format!("error: --dir {tmp}/file is a file, not a folder; give a folder (it is created if missing)\n"),
+        ),
+        (
+            vec!["demo".into(), "--dir".into(), format!("{tmp}/file/sub")],
+            format!(
+                "error: cannot create {tmp}/file/sub/demo: Not a directory (os error 20); --dir must name a folder \
+                 you can write to\n"
+            ),
+        ),
+        (
+            vec!["demo".into(), "--dir".into(), tmp.clone(), "--sdk-path".into(), format!("{tmp}/nowhere")],
+            format!("error: --sdk-path {tmp}/nowhere: no Cargo.toml there; give the sdk/ folder of a Weir checkout\n"),
+        ),
+    ];
+    for (args, want) in cases {
+        let mut argv = vec!["filter", "new"];
+        argv.extend(args.iter().map(String::as_str));
+        let out = weir(&argv, dir.path());
+        assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), want), "weir {argv:?}");
+        assert!(out.stdout.is_empty());
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["file", "taken"], "nothing was created");
+
+    // A folder without write permission (not testable as root, who may write anywhere).
+    use std::os::unix::fs::PermissionsExt;
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).expect("mkdir");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    if std::fs::write(locked.join("probe"), "").is_err() {
+        let out = weir(&["filter", "new", "demo", "--dir", &locked.display().to_string()], dir.path());
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (
+                Some(1),
+                format!(
+                    "error: cannot create {}/demo: Permission denied (os error 13); --dir must name a folder you can \
+                     write to\n",
+                    locked.display()
+                )
+            )
+        );
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The fenced blocks of a markdown text: (info string, content).
+fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// `examples/hello/README.md` as written: its ```sh blocks in order from the workspace root (the build, then
+/// `cargo run -- serve ...` as this weir binary, in the background), then its ```console blocks (each `$ ` command
+/// through `sh`, its output compared with the lines under it, trailing whitespace aside); its ```json weir.json
+/// block is the file. Then the hello .wasm's size against the 150 KB budget.
+#[test]
+fn readme_of_examples_hello_runs_as_written() {
+    let root = workspace();
+    let readme = std::fs::read_to_string(root.join("examples/hello/README.md")).expect("README");
+    let blocks = fenced_blocks(&readme);
+    let config: Vec<&String> = blocks.iter().filter(|(info, _)| info == "json weir.json").map(|(_, b)| b).collect();
+    let file = std::fs::read_to_string(root.join("examples/hello/weir.json")).expect("weir.json");
+    assert_eq!(config, [&file], "the README shows examples/hello/weir.json as it is");
+
+    let mut served = None;
+    for line in blocks.iter().filter(|(info, _)| info == "sh").flat_map(|(_, body)| body.lines()) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(args) = line.strip_prefix("cargo run -- ") {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            let mut weir = Served::start(&args, &root, &[]);
+            weir.wait_for("listening listener=main");
+            weir.wait_for("admin listening");
+            served = Some(weir);
+            continue;
+        }
+        let started = Instant::now();
+        let out = Command::new("sh")
+            .args(["-c", line])
+            .current_dir(&root)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("run sh");
+        eprintln!("{line}: {:.1} s", started.elapsed().as_secs_f64());
+        assert!(out.status.success(), "{line} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+    }
+    assert!(served.is_some(), "the README runs `cargo run -- serve ...`");
+
+    let mut checked = 0;
+    for (_, body) in blocks.iter().filter(|(info, _)| info == "console") {
+        let mut steps: Vec<(&str, String)> = Vec::new();
+        for line in body.lines() {
+            match (line.strip_prefix("$ "), steps.last_mut()) {
+                (Some(command), _) => steps.push((command, String::new())),
+                (None, Some((_, output))) => {
+                    output.push_str(line);
+                    output.push('\n');
+                }
+                (None, None) => panic!("console block output before any command: {line:?}"),
+            }
+        }
+        for (command, want) in steps {
+            let out = Command::new("sh").args(["-c", command]).current_dir(&root).output().expect("run sh");
+            assert!(out.status.success(), "{command} failed: {}", text(&out.stderr));
+            assert_eq!(text(&out.stdout).trim_end(), want.trim_end(), "the output of {command}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "three curl commands");
+
+    let wasm = root.join("target/wasm32-wasip1/filter/hello.wasm");
+    let size = std::fs::metadata(&wasm).expect("hello.wasm").len();
+    eprintln!("hello.wasm: {size} bytes");
+    assert!(size <= 150 * 1024, "hello.wasm is {size} bytes, over the 150 KB budget");
 }

@@ -1,5 +1,6 @@
 //! The `weir` command line: `weir serve` runs the gateway; the other commands manage it.
 
+mod filter;
 mod serve;
 
 use crate::config::{Config, ConfigError, LogFormat};
@@ -24,6 +25,9 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write filters: `weir filter new NAME` creates a filter crate.
+    #[command(subcommand)]
+    Filter(FilterCommand),
 }
 
 /// `weir serve` arguments.
@@ -70,6 +74,31 @@ pub enum ConfigCommand {
     Default,
 }
 
+/// `weir filter ...`.
+#[derive(Debug, Subcommand)]
+pub enum FilterCommand {
+    /// Create a filter crate in DIR/NAME: Cargo.toml, src/lib.rs (a working filter), tests on the fake host and
+    /// on the built .wasm in Weir's runtime, a README, and a configuration that attaches the filter.
+    New(FilterNewArgs),
+}
+
+/// `weir filter new` arguments.
+#[derive(Debug, clap::Args)]
+pub struct FilterNewArgs {
+    /// The crate's name (letters, digits, '-' and '_', starting with a letter); also the folder created.
+    pub name: String,
+    /// The folder to create the crate in (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The weir-sdk crate the filter depends on (default: the sdk/ folder of the checkout this weir was built
+    /// from).
+    #[arg(long, value_name = "DIR")]
+    pub sdk_path: Option<PathBuf>,
+    /// The weir crate whose harness the crate's wasm tests use (default: the host/ folder of that checkout).
+    #[arg(long, value_name = "DIR")]
+    pub weir_path: Option<PathBuf>,
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -94,6 +123,7 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", crate::config::DEFAULT_CONFIG);
             ExitCode::SUCCESS
         }
+        Command::Filter(FilterCommand::New(args)) => filter::new(args),
     }
 }
 

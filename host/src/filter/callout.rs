@@ -18,10 +18,36 @@ pub const MAX_CALLOUT_BODY: usize = 16 << 20;
 pub struct CalloutRunner {
     /// The worker's clusters (set once the pipeline is built).
     pub clusters: OnceLock<Arc<Vec<upstream::Cluster>>>,
+    /// Where callouts go instead of the network, when set (`weir::harness`, which answers them itself).
+    pub(crate) sink: OnceLock<CalloutSink>,
+}
+
+/// Takes the callouts a worker's VMs start, instead of sending them.
+pub(crate) type CalloutSink = Arc<dyn Fn(CalloutTicket) + Send + Sync>;
+
+/// A callout handed to a [`CalloutSink`], with what is needed to deliver its answer to the VM that asked.
+pub(crate) struct CalloutTicket {
+    slot: Weak<Mutex<VmSlot>>,
+    generation: u64,
+    /// What the filter asked for.
+    pub(crate) callout: Callout,
+}
+
+impl CalloutTicket {
+    /// Delivers the answer (`None`: the callout failed) as an answer from the network is delivered.
+    pub(crate) fn answer(self, answer: Option<CalloutResponse>) {
+        deliver(&self.slot, self.generation, &self.callout, answer);
+    }
 }
 
 /// Starts `callouts` on the current worker runtime; their answers go to `slot`.
 pub fn spawn(runner: &Arc<CalloutRunner>, slot: &Weak<Mutex<VmSlot>>, generation: u64, callouts: Vec<Callout>) {
+    if let Some(sink) = runner.sink.get() {
+        for callout in callouts {
+            sink(CalloutTicket { slot: slot.clone(), generation, callout });
+        }
+        return;
+    }
     if tokio::runtime::Handle::try_current().is_err() {
         // Only the canary VM runs outside a worker; a callout from its on_configure is not sent.
         if !callouts.is_empty() {
@@ -45,12 +71,18 @@ async fn run(runner: Arc<CalloutRunner>, slot: Weak<Mutex<VmSlot>>, generation: 
         None => None,
     };
     tracing::debug!(token = callout.token, answered = answer.is_some(), "callout finished");
+    deliver(&slot, generation, &callout, answer);
+}
+
+/// `proxy_on_http_call_response` for `callout` on the VM that asked, unless it was replaced since; then wakes
+/// the streams that callback resumed or answered.
+fn deliver(slot: &Weak<Mutex<VmSlot>>, generation: u64, callout: &Callout, answer: Option<CalloutResponse>) {
     let Some(slot) = slot.upgrade() else { return };
     let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
     if guard.generation != generation {
         return; // the VM that asked was replaced; its token means nothing to the new one
     }
-    let delivered = guard.vm.as_mut().filter(|v| !v.failed()).map(|vm| vm.deliver_callout(&callout, answer));
+    let delivered = guard.vm.as_mut().filter(|v| !v.failed()).map(|vm| vm.deliver_callout(callout, answer));
     if let Some(Err(e)) = delivered {
         tracing::error!(error = %e, "filter failed in proxy_on_http_call_response");
         guard.note_failure();

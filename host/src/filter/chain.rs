@@ -27,8 +27,10 @@ impl ChainStreams {
         self.contexts.get(i)?.as_ref().map(|c| (c.slot.clone(), c.generation, c.id))
     }
 
-    /// Ends every open context (`on_log`, `on_done`, `on_delete`), last filter first.
-    pub fn finish(&mut self) {
+    /// Ends every open context (`on_log`, `on_done`, `on_delete`), last filter first; returns how many ended
+    /// that way (a context whose VM failed or was replaced meanwhile is gone without them).
+    pub fn finish(&mut self) -> usize {
+        let mut ended = 0;
         for ctx in self.contexts.drain(..).rev().flatten() {
             let mut slot = ctx.slot.lock().unwrap_or_else(|e| e.into_inner());
             // A stream that ends while paused (the client went away) leaves no waiter behind.
@@ -38,18 +40,22 @@ impl ChainStreams {
                 continue; // the VM was replaced: its contexts are gone with it
             }
             if let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) {
-                if let Err(e) = vm.finish_http_context(ctx.id) {
-                    tracing::error!(error = %e, "filter failed at the end of a stream");
-                    slot.note_failure();
+                match vm.finish_http_context(ctx.id) {
+                    Ok(()) => ended += 1,
+                    Err(e) => {
+                        tracing::error!(error = %e, "filter failed at the end of a stream");
+                        slot.note_failure();
+                    }
                 }
             }
         }
+        ended
     }
 }
 
 impl Drop for ChainStreams {
     fn drop(&mut self) {
-        self.finish();
+        let _ = self.finish();
     }
 }
 

@@ -20,32 +20,7 @@ pub async fn ticks(
 ) {
     let mut next: HashMap<(u64, u32), Instant> = HashMap::new();
     loop {
-        let now = Instant::now();
-        let mut wait = IDLE_CHECK;
-        {
-            let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
-            let generation = guard.generation;
-            let periods = match guard.ready(&plan) {
-                Some(vm) => vm.tick_periods(),
-                None => Vec::new(),
-            };
-            next.retain(|(g, root), _| *g == generation && periods.iter().any(|(r, _)| r == root));
-            for (root, period) in periods {
-                let due = *next.entry((generation, root)).or_insert(now + period);
-                if due <= now {
-                    let result = guard.vm.as_mut().map(|vm| vm.on_tick(root));
-                    if let Some(Err(e)) = result {
-                        tracing::error!(error = %e, "filter failed in proxy_on_tick");
-                        guard.note_failure();
-                    }
-                    guard.wake();
-                    next.insert((generation, root), Instant::now() + period);
-                    wait = wait.min(period);
-                } else {
-                    wait = wait.min(due - now);
-                }
-            }
-        }
+        let wait = deliver_due(&slot, &plan, &mut next, Instant::now, false);
         let sleep = tokio::time::sleep(wait.max(Duration::from_millis(1)));
         match inbox.as_mut() {
             Some(rx) => {
@@ -62,8 +37,48 @@ pub async fn ticks(
     }
 }
 
+/// Tick schedule of one VM: when each root context's next tick is due, by (VM generation, root).
+pub(super) type Schedule = HashMap<(u64, u32), Instant>;
+
+/// Delivers `proxy_on_tick` to the root contexts of the VM in `slot` whose tick is due at `now()` (every root
+/// with a tick period when `force`), re-arming each at `now()` after its callback; a root seen for the first
+/// time is due one period from now. Returns how long until the next tick is due (at most [`IDLE_CHECK`]).
+pub(super) fn deliver_due(
+    slot: &Mutex<VmSlot>,
+    plan: &FilterPlan,
+    next: &mut Schedule,
+    now: impl Fn() -> Instant,
+    force: bool,
+) -> Duration {
+    let started = now();
+    let mut wait = IDLE_CHECK;
+    let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let generation = guard.generation;
+    let periods = match guard.ready(plan) {
+        Some(vm) => vm.tick_periods(),
+        None => Vec::new(),
+    };
+    next.retain(|(g, root), _| *g == generation && periods.iter().any(|(r, _)| r == root));
+    for (root, period) in periods {
+        let due = *next.entry((generation, root)).or_insert(started + period);
+        if force || due <= started {
+            let result = guard.vm.as_mut().map(|vm| vm.on_tick(root));
+            if let Some(Err(e)) = result {
+                tracing::error!(error = %e, "filter failed in proxy_on_tick");
+                guard.note_failure();
+            }
+            guard.wake();
+            next.insert((generation, root), now() + period);
+            wait = wait.min(period);
+        } else {
+            wait = wait.min(due - started);
+        }
+    }
+    wait
+}
+
 /// `proxy_on_queue_ready(root, queue)` to the root context that registered the queue last.
-fn queue_ready(slot: &Arc<Mutex<VmSlot>>, plan: &FilterPlan, queue: u32) {
+pub(super) fn queue_ready(slot: &Arc<Mutex<VmSlot>>, plan: &FilterPlan, queue: u32) {
     let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
     let Some(root) = plan.runtime.host().queues.registrant_root(queue) else { return };
     let Some(vm) = guard.vm.as_mut().filter(|v| !v.failed()) else { return };

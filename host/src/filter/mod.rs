@@ -8,9 +8,12 @@ mod body;
 mod callout;
 mod chain;
 mod events;
+mod manual;
 
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
+pub(crate) use callout::CalloutTicket;
 pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
+pub(crate) use manual::TickClock;
 
 use crate::abi::PluginInfo;
 use crate::config::{self, FailurePolicy};
@@ -96,12 +99,23 @@ impl FilterPlan {
         routes: &[config::Route],
         clusters: &[config::Cluster],
     ) -> Result<FilterPlan, FilterSetupError> {
+        Self::build_reading(runtime, routes, clusters, &|path| std::fs::read(path))
+    }
+
+    /// [`build`](Self::build) with the module files read by `read` (`weir::harness` loads modules from
+    /// bytes).
+    pub(crate) fn build_reading(
+        runtime: Arc<WasmRuntime>,
+        routes: &[config::Route],
+        clusters: &[config::Cluster],
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<Vec<u8>>,
+    ) -> Result<FilterPlan, FilterSetupError> {
         let mut vms: Vec<VmPlan> = Vec::new();
         let mut plan_routes = Vec::new();
         for route in routes {
             let mut chain = Vec::new();
             for f in &route.filters {
-                let bytes = std::fs::read(&f.module).map_err(|source| FilterSetupError::Read {
+                let bytes = read(&f.module).map_err(|source| FilterSetupError::Read {
                     route: route.name.clone(),
                     filter: f.name.clone(),
                     file: f.module.display().to_string(),
