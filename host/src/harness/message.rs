@@ -136,6 +136,11 @@ impl Response {
     }
 }
 
+/// A `HeaderMap` as text pairs, in its order.
+fn map_pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+}
+
 /// Header pairs as a `HeaderMap`; panics (a test's mistake) on a name or value HTTP does not allow.
 pub(crate) fn header_map(pairs: &[(String, String)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -277,28 +282,15 @@ impl ClientResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// A filter's local response, as the gateway turns it into HTTP (`proxy/filters.rs::local_response`).
+    /// A filter's local response, turned into HTTP by the gateway's own code (`proxy::filters::local_response`).
     pub(crate) fn local(local: &LocalResponse) -> ClientResponse {
-        let mut headers: Vec<(String, String)> = local
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.starts_with(b":"))
-            .filter(|(k, v)| HeaderName::from_bytes(k).is_ok() && HeaderValue::from_bytes(v).is_ok())
-            .map(|(k, v)| (String::from_utf8_lossy(k).to_ascii_lowercase(), String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        if !local.body.is_empty() && find(&headers, "content-type").is_none() {
-            headers.push(("content-type".into(), "text/plain".into()));
-        }
-        if let Some(grpc) = local.grpc_status {
-            headers.retain(|(k, _)| k != "grpc-status");
-            headers.push(("grpc-status".into(), grpc.to_string()));
-        }
-        let status = http::StatusCode::from_u16(local.status).map_or(500, |s| s.as_u16());
+        let (status, headers, body) = crate::proxy::filters::local_response(local);
+        let body = body.to_vec();
         ClientResponse {
-            status,
-            headers,
-            body: local.body.clone(),
-            chunks: if local.body.is_empty() { Vec::new() } else { vec![local.body.clone()] },
+            status: status.as_u16(),
+            headers: map_pairs(&headers),
+            chunks: if body.is_empty() { Vec::new() } else { vec![body.clone()] },
+            body,
             trailers: Vec::new(),
             origin: Origin::LocalResponse(local.details.clone()),
             reset: None,
@@ -308,11 +300,7 @@ impl ClientResponse {
     /// The gateway's error response for `err`.
     pub(crate) fn error(err: &crate::error::ProxyError) -> ClientResponse {
         let response = err.to_response("-");
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
+        let headers = map_pairs(response.headers());
         let body = response.body().to_vec();
         ClientResponse {
             status: response.status().as_u16(),

@@ -12,7 +12,7 @@
 
 mod body;
 mod filtered;
-mod filters;
+pub(crate) mod filters;
 pub mod headers;
 mod log;
 
