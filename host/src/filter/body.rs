@@ -30,6 +30,8 @@ struct Stage {
     generation: u64,
     id: u32,
     name: Arc<str>,
+    /// The attachment's log tag (route and filter), set on the VM before each callback.
+    tag: Arc<str>,
     failure_policy: FailurePolicy,
     held: Option<Vec<u8>>,
 }
@@ -88,7 +90,15 @@ impl BodyChain {
             .enumerate()
             .filter_map(|(i, a)| {
                 let (slot, generation, id) = streams.context(i)?;
-                Some(Stage { slot, generation, id, name: a.name.clone(), failure_policy: a.failure_policy, held: None })
+                Some(Stage {
+                    slot,
+                    generation,
+                    id,
+                    name: a.name.clone(),
+                    tag: a.tag.clone(),
+                    failure_policy: a.failure_policy,
+                    held: None,
+                })
             })
             .collect();
         if !request {
@@ -184,6 +194,7 @@ impl Stage {
                 Err(verdict) => Passed::Stop(verdict),
             };
         };
+        vm.set_tag(self.tag.clone());
         let result = vm.on_body(self.id, request, input.clone(), end_of_stream);
         let created = match &result {
             Ok(_) if end_of_stream => vm.stream_trailers(self.id, request),

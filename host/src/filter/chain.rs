@@ -19,6 +19,8 @@ struct OpenContext {
     slot: Arc<Mutex<VmSlot>>,
     generation: u64,
     id: u32,
+    /// The attachment's log tag, set on the VM before `on_log` and the rest.
+    tag: Arc<str>,
 }
 
 impl ChainStreams {
@@ -40,6 +42,7 @@ impl ChainStreams {
                 continue; // the VM was replaced: its contexts are gone with it
             }
             if let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) {
+                vm.set_tag(ctx.tag.clone());
                 match vm.finish_http_context(ctx.id) {
                     Ok(()) => ended += 1,
                     Err(e) => {
@@ -183,6 +186,7 @@ fn step(
     let Some(vm) = slot.vm.as_mut() else {
         return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
     };
+    vm.set_tag(a.tag.clone());
     if streams.contexts.len() <= i {
         streams.contexts.resize_with(i + 1, || None);
     }
@@ -191,10 +195,10 @@ fn step(
         Some(_) => return Step::Done(Decided::Fail("its VM was replaced during this request".into())),
         None => {
             let Some(root) = root else { return Step::Done(Decided::Fail("no root context".into())) };
-            vm.set_tag(a.tag.clone());
             match vm.create_http_context(root, info.clone()) {
                 Ok(id) => {
-                    streams.contexts[i] = Some(OpenContext { slot: a.slot.clone(), generation, id });
+                    streams.contexts[i] =
+                        Some(OpenContext { slot: a.slot.clone(), generation, id, tag: a.tag.clone() });
                     id
                 }
                 Err(e) => {
@@ -204,7 +208,6 @@ fn step(
             }
         }
     };
-    vm.set_tag(a.tag.clone());
     let result =
         if request { vm.on_request_headers(id, headers, eos) } else { vm.on_response_headers(id, headers, eos) };
     // Starts the callouts it asked for and wakes streams it resumed (another stream, via the effective context).

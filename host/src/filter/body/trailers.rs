@@ -93,6 +93,7 @@ impl Stage {
             drop(slot);
             return Called::Done(self.failed("its VM failed during this request".into(), trailers.clone()));
         };
+        vm.set_tag(self.tag.clone());
         let result = vm.on_trailers(self.id, request, trailers.clone());
         slot.wake();
         let (outcome, out) = match result {
