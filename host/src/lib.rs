@@ -16,12 +16,15 @@
 
 pub mod abi;
 pub mod admin;
+pub mod artifact;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod filter;
 pub mod harness;
 pub mod proxy;
+pub mod registry;
 pub mod router;
 pub mod server;
 pub mod telemetry;

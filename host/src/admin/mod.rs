@@ -6,19 +6,22 @@
 //! | `GET /healthz` | none | 200 while the process runs |
 //! | `GET /readyz` | none | 200 when every worker accepts; 503 while starting or draining |
 //! | `GET /metrics` | none | Prometheus text |
-//! | `GET /api/v1/config` | bearer | the running configuration's listeners (bound addresses), routes and clusters |
+//! | `/api/v1/...` | bearer | the registry and the running configuration: see [`api`] and `docs/admin-api/openapi.json` |
 
+pub mod api;
+mod respond;
 mod token;
 
 pub use token::{token, TokenError, TOKEN_FILE};
 
-use crate::config::{Config, RouteAction};
+use crate::control::Control;
 use crate::server::Shared;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use respond::{error, json};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -33,8 +36,8 @@ pub struct AdminState {
     pub shared: Arc<Shared>,
     /// The bearer token.
     pub token: String,
-    /// The running configuration.
-    pub config: Arc<Config>,
+    /// The registry and the running configuration.
+    pub control: Arc<Control>,
     /// Bound data-plane addresses by listener name.
     pub listeners: BTreeMap<String, SocketAddr>,
 }
@@ -105,10 +108,7 @@ pub async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full
                     .insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer realm=\"weir-admin\""));
                 return resp;
             }
-            match (req.method(), p) {
-                (&Method::GET, "/api/v1/config") => json(StatusCode::OK, describe(state)),
-                _ => error(StatusCode::NOT_FOUND, "not_found", &format!("no admin endpoint {} {p}", req.method())),
-            }
+            api::handle(state, req).await
         }
         (m, p) => error(
             StatusCode::NOT_FOUND,
@@ -123,33 +123,4 @@ fn authorized(req: &Request<Incoming>, expected: &str) -> bool {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .is_some_and(|t| token::matches(t, expected))
-}
-
-fn describe(state: &AdminState) -> serde_json::Value {
-    let c = &state.config;
-    serde_json::json!({
-        "listeners": state.listeners.iter().map(|(n, a)| serde_json::json!({"name": n, "address": a.to_string()})).collect::<Vec<_>>(),
-        "routes": c.routes.iter().map(|r| serde_json::json!({
-            "name": r.name,
-            "cluster": match &r.action { RouteAction::Cluster(c) => Some(c.as_str()), RouteAction::Direct(_) => None },
-            "direct_response": matches!(r.action, RouteAction::Direct(_)),
-        })).collect::<Vec<_>>(),
-        "clusters": c.clusters.iter().map(|k| serde_json::json!({
-            "name": k.name,
-            "endpoints": k.endpoints.iter().map(|e| serde_json::json!({"address": e.address, "weight": e.weight})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
-    bytes.push(b'\n');
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-    resp
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    json(status, serde_json::json!({"error": {"status": status.as_u16(), "code": code, "message": message}}))
 }

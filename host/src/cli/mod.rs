@@ -1,6 +1,9 @@
 //! The `weir` command line: `weir serve` runs the gateway; the other commands manage it.
 
+mod artifact;
+pub mod client;
 mod filter;
+pub mod manage;
 mod serve;
 
 use crate::config::{Config, ConfigError, LogFormat};
@@ -25,9 +28,45 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Write filters: `weir filter new NAME` creates a filter crate.
+    /// Filters: write (new), package (pack, keygen, inspect), move (push, pull) and manage (list, show, rm).
     #[command(subcommand)]
     Filter(FilterCommand),
+    /// Upstream clusters in the registry.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Routes in the registry and the filters attached to them.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// Write clusters and routes from a JSON file into the registry, as one change.
+    Apply(manage::ApplyArgs),
+}
+
+/// `weir cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create or replace a cluster.
+    Set(manage::ClusterSetArgs),
+    /// List clusters (from the configuration file and the registry).
+    List(manage::ListArgs),
+    /// Remove a registry cluster (refused while a route uses it).
+    Rm(manage::IdArgs),
+}
+
+/// `weir route ...`.
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Create or replace a route (its attached filters are kept).
+    Set(manage::RouteSetArgs),
+    /// List routes in match order.
+    List(manage::ListArgs),
+    /// Show one route and its filter chain.
+    Show(manage::IdArgs),
+    /// Remove a registry route.
+    Rm(manage::IdArgs),
+    /// Attach a filter version to a route, or upgrade, roll back, reconfigure or move an attachment.
+    Attach(manage::AttachArgs),
+    /// Remove a filter from a route.
+    Detach(manage::DetachArgs),
 }
 
 /// `weir serve` arguments.
@@ -80,6 +119,24 @@ pub enum FilterCommand {
     /// Create a filter crate in DIR/NAME: Cargo.toml, src/lib.rs (a working filter), tests on the fake host and
     /// on the built .wasm in Weir's runtime, a README, and a configuration that attaches the filter.
     New(FilterNewArgs),
+    /// Pack a .wasm into a versioned artifact (an OCI image layout tar), optionally signed.
+    #[command(disable_version_flag = true)]
+    Pack(artifact::PackArgs),
+    /// Write a new ed25519 key pair for signing artifacts: PREFIX.key and PREFIX.pub.
+    Keygen(artifact::KeygenArgs),
+    /// Pull an artifact from an OCI registry, check it, and write it as an artifact tar.
+    Pull(artifact::PullArgs),
+    /// Print an artifact's manifest (name, version, ABI, digests, signature), optionally checking a config.
+    Inspect(artifact::InspectArgs),
+    /// Upload a .wasm or an artifact to the gateway's registry, or an artifact to an OCI registry.
+    #[command(disable_version_flag = true)]
+    Push(manage::PushArgs),
+    /// List published filter versions.
+    List(manage::ListArgs),
+    /// Show a filter's versions, or one version (NAME@VERSION).
+    Show(manage::FilterRefArgs),
+    /// Remove a published version (refused while attached).
+    Rm(manage::FilterRefArgs),
 }
 
 /// `weir filter new` arguments.
@@ -124,7 +181,35 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Filter(FilterCommand::New(args)) => filter::new(args),
+        Command::Filter(FilterCommand::Pack(args)) => artifact::report(artifact::pack(args)),
+        Command::Filter(FilterCommand::Keygen(args)) => artifact::report(artifact::keygen(args)),
+        Command::Filter(FilterCommand::Pull(args)) => artifact::report(artifact::pull(args)),
+        Command::Filter(FilterCommand::Inspect(args)) => artifact::report(artifact::inspect(args)),
+        Command::Filter(FilterCommand::Push(args)) => line(manage::push(args)),
+        Command::Filter(FilterCommand::List(args)) => line(manage::filter_list(args)),
+        Command::Filter(FilterCommand::Show(args)) => line(manage::filter_show(args)),
+        Command::Filter(FilterCommand::Rm(args)) => line(manage::filter_rm(args)),
+        Command::Cluster(ClusterCommand::Set(args)) => line(manage::cluster_set(args)),
+        Command::Cluster(ClusterCommand::List(args)) => line(manage::cluster_list(args)),
+        Command::Cluster(ClusterCommand::Rm(args)) => line(manage::cluster_rm(args)),
+        Command::Route(RouteCommand::Set(args)) => line(manage::route_set(args)),
+        Command::Route(RouteCommand::List(args)) => line(manage::route_list(args)),
+        Command::Route(RouteCommand::Show(args)) => line(manage::route_show(args)),
+        Command::Route(RouteCommand::Rm(args)) => line(manage::route_rm(args)),
+        Command::Route(RouteCommand::Attach(args)) => line(manage::route_attach(args)),
+        Command::Route(RouteCommand::Detach(args)) => line(manage::route_detach(args)),
+        Command::Apply(args) => line(manage::apply(args)),
     }
+}
+
+/// Prints a management command's outcome with a final newline.
+fn line(outcome: Result<String, String>) -> ExitCode {
+    artifact::report(outcome.map(|mut s| {
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    }))
 }
 
 fn plural(n: usize) -> &'static str {

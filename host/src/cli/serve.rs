@@ -19,7 +19,9 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
         tracing::info!("no --config given: serving the embedded demo configuration (weir config default prints it)");
     }
     let drain = config.drain_timeout;
-    let gateway = match Gateway::start(config, StartOptions { workers: args.workers.map(usize::from) }) {
+    let registry_dir = config.data_dir.join("registry");
+    let options = StartOptions { workers: args.workers.map(usize::from), registry_dir: Some(registry_dir) };
+    let gateway = match Gateway::start(config, options) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");

@@ -11,6 +11,7 @@ pub use reader::ConfigIssue;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The whole configuration.
@@ -32,10 +33,35 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Logging.
     pub logging: Logging,
+    /// Which filter artifacts the registry accepts.
+    pub registry: RegistrySettings,
+    /// The JSON this was parsed from, kept so that the registry's routes and clusters can be composed with
+    /// it again after every change.
+    pub source: Arc<ConfigSource>,
+}
+
+/// `"registry"`: which artifacts the admin API accepts.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySettings {
+    /// Public keys (`trusted_keys`: SPKI PEM files) whose signatures are trusted.
+    pub trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// Accept only artifacts signed by one of `trusted_keys` (no raw `.wasm` uploads, no unsigned artifacts).
+    pub require_signed: bool,
+}
+
+/// Where a configuration came from.
+#[derive(Debug)]
+pub struct ConfigSource {
+    /// The parsed JSON document.
+    pub doc: serde_json::Value,
+    /// The file name used in errors.
+    pub file: String,
+    /// The folder relative paths are resolved against.
+    pub base: PathBuf,
 }
 
 /// A data-plane listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// Name used in metrics and logs.
     pub name: String,
@@ -50,14 +76,14 @@ pub struct Listener {
 }
 
 /// TLS termination for a listener: one or more certificates, chosen by SNI.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
     /// Certificates in declared order; the first without `server_names` (or the first) is the default.
     pub certificates: Vec<Certificate>,
 }
 
 /// A PEM certificate chain and its private key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Certificate {
     /// PEM certificate chain file.
     pub cert_file: PathBuf,
@@ -68,7 +94,7 @@ pub struct Certificate {
 }
 
 /// The admin listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Admin {
     /// Address to bind; 127.0.0.1:9901 by default.
     pub address: SocketAddr,
@@ -86,7 +112,7 @@ pub enum LogFormat {
 }
 
 /// Logging settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Logging {
     /// Line format.
     pub format: LogFormat,
@@ -95,7 +121,7 @@ pub struct Logging {
 }
 
 /// A route: what to match, and where to send what matched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Name used in logs and metrics.
     pub name: String,
@@ -118,12 +144,12 @@ pub struct Route {
 }
 
 /// A proxy-wasm filter attached to a route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterAttachment {
     /// Name in logs and metrics (defaults to the module's file stem).
     pub name: String,
-    /// The `.wasm` file.
-    pub module: PathBuf,
+    /// Where the module comes from.
+    pub module: ModuleRef,
     /// Selects the root context in multi-plugin modules (`plugin_root_id`).
     pub root_id: String,
     /// VMs are shared by attachments with the same module, `vm_id` and VM configuration.
@@ -139,6 +165,29 @@ pub struct FilterAttachment {
     pub capabilities: Option<Vec<String>>,
 }
 
+/// Where an attachment's module comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleRef {
+    /// A `.wasm` file (`"module"` in a configuration file).
+    File(PathBuf),
+    /// A version stored in the registry (`"filter": "name@version"`, pinned by `"digest"`).
+    Registry {
+        /// `name@version`.
+        reference: String,
+        /// `sha256:<hex>`.
+        digest: String,
+    },
+}
+
+impl std::fmt::Display for ModuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModuleRef::File(p) => write!(f, "{}", p.display()),
+            ModuleRef::Registry { reference, digest } => write!(f, "{reference} ({digest})"),
+        }
+    }
+}
+
 /// What happens to a stream when its filter traps or exceeds a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailurePolicy {
@@ -149,7 +198,7 @@ pub enum FailurePolicy {
 }
 
 /// What a route does with a request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RouteAction {
     /// Proxy to the named cluster.
     Cluster(String),
@@ -158,7 +207,7 @@ pub enum RouteAction {
 }
 
 /// A response the gateway gives itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DirectResponse {
     /// Status code.
     pub status: u16,
@@ -169,7 +218,7 @@ pub struct DirectResponse {
 }
 
 /// Route match conditions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RouteMatch {
     /// Host patterns (exact or `*.suffix`); empty: any host.
     pub hosts: Vec<String>,
@@ -182,7 +231,7 @@ pub struct RouteMatch {
 }
 
 /// A path condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PathMatch {
     /// The path equals this.
     Exact(String),
@@ -193,7 +242,7 @@ pub enum PathMatch {
 }
 
 /// A header condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeaderMatch {
     /// Header name, lower case.
     pub name: String,
@@ -202,7 +251,7 @@ pub struct HeaderMatch {
 }
 
 /// What a header condition requires.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum HeaderCondition {
     /// The header is present (true) or absent (false).
     Present(bool),
@@ -211,7 +260,7 @@ pub enum HeaderCondition {
 }
 
 /// An upstream cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {
     /// Name routes refer to.
     pub name: String,
@@ -234,7 +283,7 @@ pub struct Cluster {
 }
 
 /// An endpoint: `host:port` and a weight.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
     /// `host:port` (an IP or a DNS name).
     pub address: String,
@@ -263,7 +312,7 @@ pub enum HashKey {
 }
 
 /// TLS settings towards a cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamTls {
     /// PEM CA bundle; the system roots when absent.
     pub ca_file: Option<PathBuf>,
@@ -331,7 +380,21 @@ impl Config {
             column: e.column(),
             message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
         })?;
-        parse::config(&value, base).map_err(|issues| ConfigError::Invalid { file: file.to_string(), issues })
+        let source = Arc::new(ConfigSource { doc: value, file: file.to_string(), base: base.to_path_buf() });
+        parse::config(source, &parse::Extra::default())
+            .map_err(|issues| ConfigError::Invalid { file: file.to_string(), issues })
+    }
+
+    /// This configuration's file composed with the registry's clusters and routes: the file's clusters
+    /// and routes first (in their order), then the registry's. Names must be unique across both.
+    /// Problems in registry records carry paths like `registry.routes["api"].cluster`.
+    pub fn with_registry(&self, state: &crate::registry::State) -> Result<Config, ConfigError> {
+        let extra = parse::Extra {
+            clusters: state.clusters.iter().map(|(n, v)| (format!("registry.clusters[\"{n}\"]"), v.clone())).collect(),
+            routes: state.routes.iter().map(|(id, v)| (format!("registry.routes[\"{id}\"]"), v.clone())).collect(),
+        };
+        parse::config(self.source.clone(), &extra)
+            .map_err(|issues| ConfigError::Invalid { file: self.source.file.clone(), issues })
     }
 
     /// The configuration `weir serve` runs with no `--config`: a demo route that answers by itself.

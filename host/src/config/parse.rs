@@ -7,8 +7,16 @@ use std::collections::HashSet;
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 
-pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue>> {
+/// Routes and clusters from the registry, parsed after the file's own: (path label, JSON).
+#[derive(Default)]
+pub(super) struct Extra {
+    pub clusters: Vec<(String, Value)>,
+    pub routes: Vec<(String, Value)>,
+}
+
+pub(super) fn config(source: Arc<ConfigSource>, extra: &Extra) -> Result<Config, Vec<ConfigIssue>> {
     let mut issues = Issues::default();
+    let (doc, base) = (&source.doc, source.base.as_path());
     let Some(mut root) = Obj::new(doc, "$", &mut issues) else {
         return Err(issues.into_vec());
     };
@@ -16,8 +24,8 @@ pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue
     let data_dir = root.str("data_dir", &mut issues).map(|s| resolve(base, s)).unwrap_or_else(|| "weir-data".into());
     let listeners = listeners(&mut root, base, &mut issues);
     let admin = admin(&mut root, &mut issues);
-    let clusters = clusters(&mut root, base, &mut issues);
-    let routes = routes(&mut root, &clusters, base, &mut issues);
+    let clusters = clusters(&mut root, &extra.clusters, base, &mut issues);
+    let routes = routes(&mut root, &extra.routes, &clusters, base, &mut issues);
     let drain_timeout = match root.get("shutdown") {
         Some(v) => Obj::new(v, &root.child("shutdown"), &mut issues)
             .and_then(|mut o| {
@@ -30,6 +38,7 @@ pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue
     }
     .unwrap_or(Duration::from_secs(10));
     let logging = logging(&mut root, &mut issues);
+    let registry = registry(&mut root, base, &mut issues);
     root.finish(&mut issues);
 
     if let Some(listener) = listeners.iter().find(|l| l.address.port() != 0 && l.address == admin.address) {
@@ -44,7 +53,7 @@ pub(super) fn config(doc: &Value, base: &Path) -> Result<Config, Vec<ConfigIssue
     if !issues.is_empty() {
         return Err(issues.into_vec());
     }
-    Ok(Config { workers, data_dir, listeners, admin, routes, clusters, drain_timeout, logging })
+    Ok(Config { workers, data_dir, listeners, admin, routes, clusters, drain_timeout, logging, registry, source })
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -199,6 +208,28 @@ fn admin(root: &mut Obj, issues: &mut Issues) -> Admin {
     Admin { address, token }
 }
 
+fn registry(root: &mut Obj, base: &Path, issues: &mut Issues) -> RegistrySettings {
+    let Some(v) = root.get("registry") else { return RegistrySettings::default() };
+    let Some(mut o) = Obj::new(v, &root.child("registry"), issues) else { return RegistrySettings::default() };
+    let mut trusted_keys = Vec::new();
+    if let Some(items) = o.array("trusted_keys", issues) {
+        for (p, v) in items {
+            let Some(file) = as_str(v, &p, issues) else { continue };
+            match crate::artifact::sign::read_verifying_key(&resolve(base, file)) {
+                Ok(k) => trusted_keys.push(k),
+                Err(e) => issues.push(&p, e.to_string()),
+            }
+        }
+    }
+    let spath = o.child("require_signed");
+    let require_signed = o.bool("require_signed", issues).unwrap_or(false);
+    if require_signed && trusted_keys.is_empty() {
+        issues.push(&spath, "true with no trusted_keys would refuse every filter; list the public key files you trust");
+    }
+    o.finish(issues);
+    RegistrySettings { trusted_keys, require_signed }
+}
+
 fn logging(root: &mut Obj, issues: &mut Issues) -> Logging {
     let mut logging = Logging { format: LogFormat::Human, access_log: true };
     let Some(v) = root.get("logging") else { return logging };
@@ -218,8 +249,15 @@ fn logging(root: &mut Obj, issues: &mut Issues) -> Logging {
 
 // === routes ===
 
-fn routes(root: &mut Obj, clusters: &[Cluster], base: &Path, issues: &mut Issues) -> Vec<Route> {
-    let Some(items) = root.array("routes", issues) else { return Vec::new() };
+fn routes(
+    root: &mut Obj,
+    extra: &[(String, Value)],
+    clusters: &[Cluster],
+    base: &Path,
+    issues: &mut Issues,
+) -> Vec<Route> {
+    let mut items = root.array("routes", issues).unwrap_or_default();
+    items.extend(extra.iter().map(|(p, v)| (p.clone(), v)));
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (p, v) in items {
@@ -460,8 +498,9 @@ fn direct_response(v: &Value, path: &str, issues: &mut Issues) -> Option<DirectR
 
 // === clusters ===
 
-fn clusters(root: &mut Obj, base: &Path, issues: &mut Issues) -> Vec<Cluster> {
-    let Some(items) = root.array("clusters", issues) else { return Vec::new() };
+fn clusters(root: &mut Obj, extra: &[(String, Value)], base: &Path, issues: &mut Issues) -> Vec<Cluster> {
+    let mut items = root.array("clusters", issues).unwrap_or_default();
+    items.extend(extra.iter().map(|(p, v)| (p.clone(), v)));
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (p, v) in items {
@@ -589,20 +628,14 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
     let mut out = Vec::new();
     for (p, v) in items {
         let Some(mut o) = Obj::new(v, &p, issues) else { continue };
-        let mpath = o.child("module");
-        let module = o.req_str("module", issues, " (the path of a .wasm file)").and_then(|m| {
-            let f = resolve(base, m);
-            if f.is_file() {
-                Some(f)
-            } else {
-                issues.push(&mpath, format!("file {} does not exist or is not a regular file", f.display()));
-                None
-            }
-        });
+        let module = module_ref(&mut o, base, issues);
         let npath = o.child("name");
         let name = match o.str("name", issues) {
             Some(n) => Some(n.to_string()),
-            None => module.as_ref().and_then(|m| m.file_stem()).map(|s| s.to_string_lossy().into_owned()),
+            None => module.as_ref().and_then(|m| match m {
+                ModuleRef::File(f) => f.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                ModuleRef::Registry { reference, .. } => reference.split('@').next().map(str::to_string),
+            }),
         };
         if let Some(n) = &name {
             if !names.insert(n.clone()) {
@@ -640,6 +673,65 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
         }
     }
     out
+}
+
+/// `"module": "file.wasm"`, or `"filter": "name@version"` with its `"digest"` (registry routes).
+fn module_ref(o: &mut Obj, base: &Path, issues: &mut Issues) -> Option<ModuleRef> {
+    let (mpath, fpath, dpath) = (o.child("module"), o.child("filter"), o.child("digest"));
+    let file = o.str("module", issues);
+    let reference = o.str("filter", issues);
+    let digest = o.str("digest", issues);
+    match (file, reference) {
+        (Some(m), None) => {
+            let f = resolve(base, m);
+            if f.is_file() {
+                Some(ModuleRef::File(f))
+            } else {
+                issues.push(&mpath, format!("file {} does not exist or is not a regular file", f.display()));
+                None
+            }
+        }
+        (None, Some(r)) => {
+            let Some((name, version)) = r.split_once('@').filter(|(n, v)| !n.is_empty() && !v.is_empty()) else {
+                issues.push(&fpath, format!("\"{r}\" is not name@version (like \"auth@1.2.0\")"));
+                return None;
+            };
+            if semver::Version::parse(version).is_err() {
+                issues.push(&fpath, format!("\"{version}\" in \"{r}\" is not an exact semantic version (like 1.2.0)"));
+                return None;
+            }
+            match digest {
+                Some(d)
+                    if d.strip_prefix("sha256:")
+                        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) =>
+                {
+                    Some(ModuleRef::Registry { reference: format!("{name}@{version}"), digest: d.to_string() })
+                }
+                Some(d) => {
+                    issues.push(&dpath, format!("\"{d}\" is not a digest like \"sha256:<64 hex digits>\""));
+                    None
+                }
+                None => {
+                    issues.push(&dpath, format!("missing; a registry filter is pinned by the digest of {r}"));
+                    None
+                }
+            }
+        }
+        (Some(_), Some(_)) => {
+            issues.push(
+                o.path(),
+                "give either \"module\" (a .wasm file) or \"filter\" (name@version from the registry), not both",
+            );
+            None
+        }
+        (None, None) => {
+            issues.push(
+                &mpath,
+                "missing; give \"module\" (the path of a .wasm file) or \"filter\" (name@version from the registry)",
+            );
+            None
+        }
+    }
 }
 
 /// A capability allow-list (ABI §5.13): hostcall, WASI function and callback names, sorted and unique.

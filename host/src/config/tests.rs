@@ -105,7 +105,7 @@ fn rendered_error_names_the_file_and_counts() {
     let err = Config::from_json(r#"{"listeners": [], "x": 1}"#, "gw.json", Path::new("")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "gw.json: 2 errors in the configuration\n  gw.json: $.listeners: no listeners; add at least one, like {\"name\": \"main\", \"address\": \"127.0.0.1:8080\"}\n  gw.json: $.x: unknown field \"x\"; known fields: workers, data_dir, listeners, admin, clusters, routes, shutdown, logging"
+        "gw.json: 2 errors in the configuration\n  gw.json: $.listeners: no listeners; add at least one, like {\"name\": \"main\", \"address\": \"127.0.0.1:8080\"}\n  gw.json: $.x: unknown field \"x\"; known fields: workers, data_dir, listeners, admin, clusters, routes, shutdown, logging, registry"
     );
 }
 

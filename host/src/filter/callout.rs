@@ -17,7 +17,7 @@ pub const MAX_CALLOUT_BODY: usize = 16 << 20;
 #[derive(Default)]
 pub struct CalloutRunner {
     /// The worker's clusters (set once the pipeline is built).
-    pub clusters: OnceLock<Arc<Vec<upstream::Cluster>>>,
+    pub clusters: OnceLock<Arc<Vec<Arc<upstream::Cluster>>>>,
     /// Where callouts go instead of the network, when set (`weir::harness`, which answers them itself).
     pub(crate) sink: OnceLock<CalloutSink>,
 }

@@ -4,30 +4,37 @@
 
 use super::{FilterPlan, VmSlot};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// How often an idle VM is checked for a newly set tick period.
 const IDLE_CHECK: Duration = Duration::from_millis(50);
 
-/// Delivers ticks to one VM's root contexts until the worker stops. A tick is armed again after the
-/// callback returns, so ticks drift by the callback's duration, as in Envoy.
+/// Delivers ticks to one VM's root contexts until the VM is gone (the worker stopped, or a hot swap
+/// replaced the pipeline and its last stream ended). A tick is armed again after the callback returns, so
+/// ticks drift by the callback's duration, as in Envoy.
 pub async fn ticks(
-    slot: Arc<Mutex<VmSlot>>,
+    slot: Weak<Mutex<VmSlot>>,
     plan: Arc<FilterPlan>,
     mut inbox: Option<tokio::sync::mpsc::UnboundedReceiver<u32>>,
 ) {
     let mut next: HashMap<(u64, u32), Instant> = HashMap::new();
     loop {
-        let wait = deliver_due(&slot, &plan, &mut next, Instant::now, false);
+        let Some(strong) = slot.upgrade() else { return };
+        let wait = deliver_due(&strong, &plan, &mut next, Instant::now, false);
+        // No strong reference while waiting: a retired VM is dropped as soon as its last stream ends.
+        drop(strong);
         let sleep = tokio::time::sleep(wait.max(Duration::from_millis(1)));
         match inbox.as_mut() {
             Some(rx) => {
                 tokio::select! {
                     _ = sleep => {}
                     queue = rx.recv() => match queue {
-                        Some(queue) => queue_ready(&slot, &plan, queue),
+                        Some(queue) => match slot.upgrade() {
+                            Some(strong) => queue_ready(&strong, &plan, queue),
+                            None => return,
+                        },
                         None => inbox = None,
                     },
                 }

@@ -99,16 +99,22 @@ impl FilterPlan {
         routes: &[config::Route],
         clusters: &[config::Cluster],
     ) -> Result<FilterPlan, FilterSetupError> {
-        Self::build_reading(runtime, routes, clusters, &|path| std::fs::read(path))
+        Self::build_reading(runtime, routes, clusters, &|module| match module {
+            config::ModuleRef::File(path) => std::fs::read(path),
+            config::ModuleRef::Registry { reference, .. } => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{reference} is a registry module; this gateway reads files only"),
+            )),
+        })
     }
 
-    /// [`build`](Self::build) with the module files read by `read` (`weir::harness` loads modules from
-    /// bytes).
+    /// [`build`](Self::build) with the modules read by `read` (the registry's blobs; `weir::harness` loads
+    /// modules from bytes).
     pub(crate) fn build_reading(
         runtime: Arc<WasmRuntime>,
         routes: &[config::Route],
         clusters: &[config::Cluster],
-        read: &dyn Fn(&std::path::Path) -> std::io::Result<Vec<u8>>,
+        read: &dyn Fn(&config::ModuleRef) -> std::io::Result<Vec<u8>>,
     ) -> Result<FilterPlan, FilterSetupError> {
         let mut vms: Vec<VmPlan> = Vec::new();
         let mut plan_routes = Vec::new();
@@ -118,7 +124,7 @@ impl FilterPlan {
                 let bytes = read(&f.module).map_err(|source| FilterSetupError::Read {
                     route: route.name.clone(),
                     filter: f.name.clone(),
-                    file: f.module.display().to_string(),
+                    file: f.module.to_string(),
                     source,
                 })?;
                 let allowed = f.capabilities.as_ref().map(|c| Arc::new(c.iter().cloned().collect()));
@@ -376,7 +382,7 @@ impl WorkerFilters {
     }
 
     /// Gives callouts the worker's clusters.
-    pub fn set_clusters(&self, clusters: Arc<Vec<crate::upstream::Cluster>>) {
+    pub fn set_clusters(&self, clusters: Arc<Vec<Arc<crate::upstream::Cluster>>>) {
         let _ = self.runner.clusters.set(clusters);
     }
 
@@ -384,7 +390,7 @@ impl WorkerFilters {
     pub fn start_background(&self) {
         for slot in &self.slots {
             let inbox = slot.lock().unwrap_or_else(|e| e.into_inner()).inbox.take();
-            tokio::spawn(events::ticks(slot.clone(), self.plan.clone(), inbox));
+            tokio::spawn(events::ticks(Arc::downgrade(slot), self.plan.clone(), inbox));
         }
     }
 }

@@ -359,12 +359,12 @@ impl FilterHarness {
                 ModuleSource::Path(path) => {
                     let stem =
                         path.file_stem().map_or_else(|| format!("filter{i}"), |s| s.to_string_lossy().into_owned());
-                    (path.clone(), stem)
+                    (config::ModuleRef::File(path.clone()), stem)
                 }
                 ModuleSource::Bytes(bytes) => {
                     let path = PathBuf::from(format!("<bytes of filter {i}>"));
                     bytes_modules.push((path.clone(), bytes.clone()));
-                    (path, format!("filter{i}"))
+                    (config::ModuleRef::File(path), format!("filter{i}"))
                 }
             };
             let name = spec.name.clone().unwrap_or(default_name);
@@ -408,9 +408,15 @@ impl FilterHarness {
             .collect();
         let lines = capture::Lines::default();
         let dispatch = capture::dispatcher(options.log_level, lines.clone());
-        let read = |path: &Path| match bytes_modules.iter().find(|(p, _)| p == path) {
-            Some((_, bytes)) => Ok(bytes.to_vec()),
-            None => std::fs::read(path),
+        let read = |module: &config::ModuleRef| match module {
+            config::ModuleRef::File(path) => match bytes_modules.iter().find(|(p, _)| p == path) {
+                Some((_, bytes)) => Ok(bytes.to_vec()),
+                None => std::fs::read(path),
+            },
+            config::ModuleRef::Registry { reference, .. } => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{reference}: the harness has no registry"),
+            )),
         };
         let built = tracing::dispatcher::with_default(&dispatch, || -> Result<WorkerFilters, FilterSetupError> {
             let plan = FilterPlan::build_reading(runtime.clone(), std::slice::from_ref(&route), &clusters, &read)?;

@@ -108,7 +108,7 @@ pub struct Pipeline {
     route_cluster: Vec<Option<usize>>,
     route_metrics: Vec<RouteMetrics>,
     unrouted_metrics: RouteMetrics,
-    clusters: Arc<Vec<upstream::Cluster>>,
+    clusters: Arc<Vec<Arc<upstream::Cluster>>>,
     access_log: bool,
     /// This worker's filter VMs, and each route's chain (by route index; empty: no filters).
     filters: Option<WorkerFilters>,
@@ -116,7 +116,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Builds a worker's pipeline: its own clusters and pools, metric handles resolved up front.
+    /// Builds a worker's pipeline: its own clusters and pools, metric handles resolved up front. Clusters
+    /// whose definition is the same as in `previous` (the pipeline this one replaces) are kept, with their
+    /// pooled connections.
     pub fn new(
         worker: usize,
         config: &config::Config,
@@ -124,9 +126,19 @@ impl Pipeline {
         tls: &TlsConfigs,
         metrics: &Metrics,
         filters: Option<WorkerFilters>,
+        previous: Option<&Pipeline>,
     ) -> Pipeline {
-        let clusters: Vec<upstream::Cluster> =
-            config.clusters.iter().map(|c| upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker))).collect();
+        let clusters: Vec<Arc<upstream::Cluster>> = config
+            .clusters
+            .iter()
+            .map(|c| {
+                let kept = previous.and_then(|p| p.clusters.iter().find(|k| k.built_from(c)));
+                match kept {
+                    Some(k) => k.clone(),
+                    None => Arc::new(upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker))),
+                }
+            })
+            .collect();
         let route_cluster = router
             .routes()
             .iter()

@@ -7,18 +7,17 @@ mod tls;
 mod worker;
 
 pub use tls::ListenerTlsError;
+pub use worker::Swap;
 
-use crate::abi::HostShared;
 use crate::admin::{self, AdminState};
-use crate::config::Config;
-use crate::filter::{FilterPlan, WorkerFilters};
-use crate::proxy::Pipeline;
-use crate::router::Router;
+use crate::config::{Config, ConfigError};
+use crate::control::{BuildError, Builder, Control};
+use crate::registry::{Registry, RegistryError};
 use crate::telemetry::metrics::Metrics;
-use crate::upstream::{TlsConfigs, UpstreamTlsError};
-use crate::wasm::{Limits, WasmRuntime};
+use crate::upstream::UpstreamTlsError;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -55,6 +54,12 @@ pub enum StartError {
     /// The WebAssembly runtime could not be created.
     #[error("cannot create the WebAssembly runtime: {0}")]
     Wasm(String),
+    /// The registry could not be opened or read.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The configuration file composed with the registry's routes and clusters is invalid.
+    #[error("{0}; fix the file, or the registry records named (a registry path)")]
+    Composed(#[from] ConfigError),
     /// A thread or runtime could not be started.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -80,6 +85,17 @@ impl From<crate::filter::FilterSetupError> for StartError {
     }
 }
 
+impl From<BuildError> for StartError {
+    fn from(e: BuildError) -> StartError {
+        match e {
+            BuildError::Router(e) => StartError::Router(e),
+            BuildError::UpstreamTls(e) => StartError::UpstreamTls(e),
+            BuildError::Filter(e) => StartError::Filter(e),
+            BuildError::Wasm(e) => StartError::Wasm(e),
+        }
+    }
+}
+
 impl Shared {
     fn worker_started(&self) {
         self.started.fetch_add(1, Ordering::AcqRel);
@@ -101,6 +117,9 @@ impl Shared {
 pub struct StartOptions {
     /// Worker count (`--workers`).
     pub workers: Option<usize>,
+    /// Where the registry lives (`weir serve`: `<data_dir>/registry`). `None`: a temporary store removed at
+    /// exit, for embedders and tests.
+    pub registry_dir: Option<PathBuf>,
 }
 
 /// A running gateway. Dropping it begins a shutdown without waiting; [`Gateway::shutdown`] waits.
@@ -113,6 +132,7 @@ pub struct Gateway {
     admin_stop: watch::Sender<bool>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     admin: Mutex<Option<JoinHandle<()>>>,
+    control: Arc<Control>,
 }
 
 impl Gateway {
@@ -124,19 +144,18 @@ impl Gateway {
             .or(config.workers)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        let router = Arc::new(Router::new(&config.routes)?);
-        let upstream_tls = TlsConfigs::build(&config.clusters)?;
         let admin_token = admin::token(&config)?;
         let metrics = Arc::new(Metrics::new());
-        // Filters: every module loaded once and every attachment configured on a canary VM before any
-        // socket is bound, so a refused configuration stops the start with the filter's own words.
-        let filter_plan = if config.routes.iter().any(|r| !r.filters.is_empty()) {
-            let host = HostShared::new(metrics.clone());
-            let runtime = WasmRuntime::new(Limits::default(), host).map_err(|e| StartError::Wasm(format!("{e:#}")))?;
-            Some(Arc::new(FilterPlan::build(runtime, &config.routes, &config.clusters)?))
-        } else {
-            None
+        let registry = match &options.registry_dir {
+            Some(dir) => Registry::open(dir)?,
+            None => Registry::temporary()?,
         };
+        let state = registry.state()?;
+        let effective = config.with_registry(&state)?;
+        // Every module loaded and every attachment configured on a canary VM before any socket is bound, so a
+        // refused configuration stops the start with the filter's own words.
+        let builder = Builder::new(workers, metrics.clone());
+        let pipelines = builder.pipelines(&effective, &[], &|hex| registry.blob(hex))?;
         // Bind everything first: a taken port fails the start before any thread runs.
         let mut per_worker: Vec<Vec<worker::WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut bound = BTreeMap::new();
@@ -183,21 +202,18 @@ impl Gateway {
             started: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         });
+        let drain = config.drain_timeout;
+        let (control, starts) = Control::new(config, registry, builder, effective, state.generation, pipelines);
+        let control = Arc::new(control);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut threads = Vec::new();
-        for (id, listeners) in per_worker.into_iter().enumerate() {
-            let filters = match &filter_plan {
-                Some(plan) => Some(WorkerFilters::new(plan.clone(), id)?),
-                None => None,
-            };
-            let pipeline = Arc::new(Pipeline::new(id, &config, router.clone(), &upstream_tls, &metrics, filters));
+        for ((id, listeners), start) in per_worker.into_iter().enumerate().zip(starts) {
             let shared = shared.clone();
             let rx = shutdown_rx.clone();
-            let drain = config.drain_timeout;
             let handle = std::thread::Builder::new()
                 .name(format!("weir-worker-{id}"))
                 .spawn(move || {
-                    if let Err(e) = worker::run(id, pipeline, listeners, shared, rx, drain) {
+                    if let Err(e) = worker::run(id, start.current, start.swaps, listeners, shared, rx, drain) {
                         tracing::error!(worker = id, error = %e, "worker stopped with an error");
                     }
                 })
@@ -207,7 +223,7 @@ impl Gateway {
         let admin_state = AdminState {
             shared: shared.clone(),
             token: admin_token.clone(),
-            config: Arc::new(config),
+            control: control.clone(),
             listeners: bound.clone(),
         };
         let (admin_stop, rx) = watch::channel(false);
@@ -232,12 +248,18 @@ impl Gateway {
             admin_stop,
             workers: Mutex::new(threads),
             admin: Mutex::new(Some(admin_thread)),
+            control,
         })
     }
 
     /// The address a data-plane listener is bound to.
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
         self.listeners.get(name).copied()
+    }
+
+    /// The control plane (registry and hot swap), as the admin API uses it.
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
     }
 
     /// The admin listener's address.

@@ -5,6 +5,7 @@ use super::idle::{Activity, Tracked};
 use super::Shared;
 use crate::proxy::{ConnInfo, Pipeline, TlsFacts};
 use crate::telemetry::metrics::ListenerMetrics;
+use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
@@ -12,7 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
+
+/// A new pipeline for a worker, and who to tell once it serves.
+pub struct Swap {
+    /// The pipeline built for this worker from the new snapshot.
+    pub pipeline: Arc<Pipeline>,
+    /// Answered once the worker serves new requests with it (capacity 1: the worker never blocks).
+    pub done: std::sync::mpsc::SyncSender<()>,
+}
 
 /// A listener as one worker serves it.
 pub struct WorkerListener {
@@ -63,10 +72,12 @@ impl Drop for ConnGuard {
 }
 
 /// Runs a worker until shutdown is signalled and its connections are drained (or the drain bound
-/// passes). `started` is called once every listener accepts.
+/// passes). `started` is called once every listener accepts. Each request is served by the pipeline
+/// current when it arrives; a [`Swap`] replaces it for later requests (hot swap).
 pub fn run(
     id: usize,
-    pipeline: Arc<Pipeline>,
+    current: Arc<ArcSwap<Pipeline>>,
+    mut swaps: mpsc::UnboundedReceiver<Swap>,
     listeners: Vec<WorkerListener>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -74,7 +85,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        pipeline.start_background();
+        current.load().start_background();
         let connections = Arc::new(Connections::default());
         let mut accept_loops = Vec::new();
         for l in listeners {
@@ -85,7 +96,7 @@ pub fn run(
                 idle_timeout: l.idle_timeout,
                 header_timeout: l.header_timeout,
                 metrics,
-                pipeline: pipeline.clone(),
+                pipeline: current.clone(),
                 connections: connections.clone(),
                 shutdown: shutdown.clone(),
             });
@@ -93,8 +104,18 @@ pub fn run(
         }
         shared.worker_started();
         while !*shutdown.borrow_and_update() {
-            if shutdown.changed().await.is_err() {
-                break;
+            tokio::select! {
+                changed = shutdown.changed() => if changed.is_err() { break },
+                swap = swaps.recv() => match swap {
+                    Some(swap) => {
+                        // Background work (ticks, queues) runs on this worker's runtime; the pipeline it
+                        // replaces stops its own once the last stream that uses it ends.
+                        swap.pipeline.start_background();
+                        current.store(swap.pipeline);
+                        let _ = swap.done.try_send(());
+                    }
+                    None => break,
+                },
             }
         }
         for task in &accept_loops {
@@ -120,7 +141,7 @@ struct ListenerCtx {
     idle_timeout: Duration,
     header_timeout: Duration,
     metrics: ListenerMetrics,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<ArcSwap<Pipeline>>,
     connections: Arc<Connections>,
     shutdown: watch::Receiver<bool>,
 }
@@ -171,7 +192,7 @@ where
     let pipeline = ctx.pipeline.clone();
     let conn = info.clone();
     let service = hyper::service::service_fn(move |req| {
-        let pipeline = pipeline.clone();
+        let pipeline = pipeline.load_full();
         let info = conn.clone();
         async move { Ok::<_, Infallible>(pipeline.handle(info, req).await) }
     });

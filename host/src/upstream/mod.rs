@@ -67,6 +67,8 @@ pub struct Cluster {
     pub metrics: ClusterMetrics,
     connector: Arc<pool::Connector>,
     pools: Vec<Arc<pool::EndpointPool>>,
+    /// What it was built from: a new snapshot with the same definition keeps this cluster and its pools.
+    source: config::Cluster,
 }
 
 impl Cluster {
@@ -109,7 +111,13 @@ impl Cluster {
             http2: cfg.http2,
             metrics,
             connector,
+            source: cfg.clone(),
         }
+    }
+
+    /// Whether this cluster was built from exactly `cfg`.
+    pub fn built_from(&self, cfg: &config::Cluster) -> bool {
+        self.source == *cfg
     }
 
     /// Sends a request to endpoint `index` on a pooled connection. The lease must be kept until the

@@ -63,7 +63,7 @@ async fn api_requires_the_bearer_token_which_is_generated_with_mode_0600() -> an
         if auth == Some(token.as_str()) {
             assert_eq!(reply.status, 200, "{}", reply.body);
             let cfg = reply.json();
-            assert_eq!(cfg["routes"][0]["name"], "hello");
+            assert_eq!((&cfg["routes"][0]["id"], &cfg["routes"][0]["source"]), (&json!("hello"), &json!("file")));
             assert_eq!(cfg["listeners"][0]["address"], gw.main().to_string());
         } else {
             assert_eq!(reply.status, 401, "{auth:?}");

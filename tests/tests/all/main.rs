@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway on 127.0.0.1 ports, real HTTP servers behind it, real clients.
 
 mod admin;
+mod admin_api;
 mod balancing;
 mod failures;
 mod filters_add_header;
@@ -14,6 +15,7 @@ mod filters_trailers;
 mod headers;
 mod http2_tls;
 mod misbehaving;
+mod registry;
 mod routing;
 mod streaming;
 mod timeouts;

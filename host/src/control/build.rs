@@ -1,0 +1,92 @@
+//! From an effective configuration to one pipeline per worker: the route table, the clusters (kept from
+//! the previous snapshot when unchanged, with their pooled connections), and the filter VMs, every
+//! attachment started and configured on a canary VM first.
+
+use super::BuildError;
+use crate::abi::HostShared;
+use crate::config::{Config, ModuleRef};
+use crate::filter::{FilterPlan, WorkerFilters};
+use crate::proxy::Pipeline;
+use crate::registry::RegistryError;
+use crate::router::Router;
+use crate::telemetry::metrics::Metrics;
+use crate::upstream::TlsConfigs;
+use crate::wasm::{Limits, WasmRuntime};
+use std::sync::{Arc, Mutex};
+
+/// Reads a registry module by sha256 hex.
+pub type BlobReader<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, RegistryError> + 'a;
+
+/// Builds snapshots for a fixed number of workers. Owns the WebAssembly runtime, created the first time a
+/// configuration has filters and kept for the process: compiled modules and the state filters share
+/// (shared data, queues, metrics) outlive every snapshot.
+pub struct Builder {
+    workers: usize,
+    metrics: Arc<Metrics>,
+    runtime: Mutex<Option<Arc<WasmRuntime>>>,
+}
+
+impl Builder {
+    /// A builder for `workers` workers.
+    pub fn new(workers: usize, metrics: Arc<Metrics>) -> Builder {
+        Builder { workers, metrics, runtime: Mutex::new(None) }
+    }
+
+    /// The metric registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The WebAssembly runtime, created on first use.
+    pub fn runtime(&self) -> Result<Arc<WasmRuntime>, BuildError> {
+        let mut slot = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &*slot {
+            return Ok(r.clone());
+        }
+        let host = HostShared::new(self.metrics.clone());
+        let runtime = WasmRuntime::new(Limits::default(), host).map_err(|e| BuildError::Wasm(format!("{e:#}")))?;
+        *slot = Some(runtime.clone());
+        Ok(runtime)
+    }
+
+    /// One pipeline per worker for `config`. `previous` (the pipelines being replaced, by worker) lends
+    /// its unchanged clusters; `blob` reads registry modules by sha256 hex.
+    pub fn pipelines(
+        &self,
+        config: &Config,
+        previous: &[Arc<Pipeline>],
+        blob: &BlobReader,
+    ) -> Result<Vec<Pipeline>, BuildError> {
+        let router = Arc::new(Router::new(&config.routes)?);
+        let tls = TlsConfigs::build(&config.clusters)?;
+        let plan = if config.routes.iter().any(|r| !r.filters.is_empty()) {
+            let read = |module: &ModuleRef| match module {
+                ModuleRef::File(path) => std::fs::read(path),
+                ModuleRef::Registry { reference, digest } => {
+                    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+                    match blob(hex) {
+                        Ok(Some(bytes)) => Ok(bytes),
+                        Ok(None) => Err(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("the registry holds no module {digest} for {reference}"),
+                        )),
+                        Err(e) => Err(std::io::Error::other(e.to_string())),
+                    }
+                }
+            };
+            Some(Arc::new(FilterPlan::build_reading(self.runtime()?, &config.routes, &config.clusters, &read)?))
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(self.workers);
+        for id in 0..self.workers {
+            let filters = match &plan {
+                Some(p) => Some(WorkerFilters::new(p.clone(), id)?),
+                None => None,
+            };
+            let before = previous.get(id).map(|p| &**p);
+            out.push(Pipeline::new(id, config, router.clone(), &tls, &self.metrics, filters, before));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,237 @@
+//! The management CLI against a real `weir serve`: filters, clusters, routes and attachments changed
+//! while it serves, kept across a restart, and every acknowledged change surviving `kill -9`.
+
+mod common;
+
+use common::{text, write_config, Served, WEIR};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use weir_tests::client::get_with;
+use weir_tests::filters;
+use weir_tests::upstream::Upstream;
+
+/// Runs `weir ARGS` in `cwd` against `admin_url` (token from ./weir-data/admin-token, the default).
+fn cli(cwd: &Path, admin_url: &str, args: &[&str]) -> Output {
+    Command::new(WEIR)
+        .args(args)
+        .current_dir(cwd)
+        .env("WEIR_ADMIN_URL", admin_url)
+        .env_remove("WEIR_ADMIN_TOKEN")
+        .output()
+        .expect("run weir")
+}
+
+/// Stdout of a command that must succeed.
+fn ok(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "stderr: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Stderr of a command that must fail with exit 1.
+fn fails(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", text(&out.stdout));
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    text(&out.stderr)
+}
+
+fn serve(dir: &Path) -> (Served, std::net::SocketAddr, String) {
+    let config = dir.join("weir.json");
+    let mut served = Served::start(&["serve", "--config", &config.display().to_string(), "--workers", "2"], dir, &[]);
+    let addr = served.listening("public");
+    let admin = served.admin_url();
+    (served, addr, admin)
+}
+
+fn config(dir: &Path) {
+    write_config(
+        dir,
+        json!({
+            "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "data_dir": "weir-data",
+            "logging": {"format": "json"},
+            "routes": [{"name": "health", "match": {"path": {"exact": "/healthz"}}, "direct_response": {"status": 200, "body": "ok"}}]
+        }),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_changes_a_running_gateway_and_the_changes_survive_a_restart() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    config(dir);
+    let (served, addr, admin) = serve(dir);
+    let wasm = filters::ADD_HEADER_WASM;
+    let size = std::fs::metadata(wasm)?.len();
+
+    let pushed = ok(cli(
+        dir,
+        &admin,
+        &["filter", "push", wasm, "--name", "tagger", "--version", "1.0.0", "--description", "adds x-add-header"],
+    ));
+    assert!(
+        pushed.starts_with("pushed tagger@1.0.0 (sha256:") && pushed.ends_with(&format!(", {size} bytes)\n")),
+        "{pushed}"
+    );
+    let digest = pushed.trim_start_matches("pushed tagger@1.0.0 (").split(',').next().unwrap_or_default().to_string();
+    assert_eq!(
+        ok(cli(dir, &admin, &["filter", "push", wasm, "--name", "tagger", "--version", "1.0.0"])),
+        format!("tagger@1.0.0 is already published with the same bytes ({digest}); nothing changed\n")
+    );
+    let set = ok(cli(dir, &admin, &["cluster", "set", "svc", "--endpoint", &up.endpoint()]));
+    assert!(set.starts_with("cluster svc set (generation 2, serving on every worker after "), "{set}");
+    let set = ok(cli(dir, &admin, &["route", "set", "api", "--path-prefix", "/api", "--cluster", "svc"]));
+    assert!(set.starts_with("route api set (generation 3, "), "{set}");
+    let attached = ok(cli(dir, &admin, &["route", "attach", "api", "tagger@^1", "--config", r#"{"name": "cli"}"#]));
+    assert!(attached.starts_with("attached tagger@1.0.0 to route api (generation 4, "), "{attached}");
+
+    let reply = get_with(addr, "shop.test", "/api/items", &[]).await?;
+    assert_eq!(reply.json()["headers"]["x-add-header"], "cli", "the attachment serves without a restart");
+
+    assert_eq!(
+        ok(cli(dir, &admin, &["route", "list"])),
+        "ID      SOURCE    MATCH           TARGET           FILTERS\n\
+         health  file      exact /healthz  direct response  -\n\
+         api     registry  prefix /api     cluster svc      tagger=tagger@1.0.0\n"
+    );
+    assert_eq!(
+        ok(cli(dir, &admin, &["route", "show", "api"])),
+        "route api (registry)\n  match:   prefix /api\n  target:  cluster svc\n  filters (in request order):\n    0. tagger  tagger@1.0.0  fail_closed\n"
+    );
+    let listed: Value = serde_json::from_str(&ok(cli(dir, &admin, &["filter", "list", "-o", "json"])))?;
+    let f = &listed["filters"][0];
+    assert_eq!(
+        (&f["name"], &f["version"], &f["size"], &f["description"]),
+        (&json!("tagger"), &json!("1.0.0"), &json!(size), &json!("adds x-add-header"))
+    );
+    let shown = ok(cli(dir, &admin, &["filter", "show", "tagger@1.0.0"]));
+    assert!(
+        shown.contains("  attached to:  api\n") && shown.starts_with("tagger@1.0.0\n  digest:       sha256:"),
+        "{shown}"
+    );
+
+    // Errors: exit 1, one clear line, nothing changed.
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["filter", "rm", "tagger@1.0.0"], "error: tagger@1.0.0 is attached to route api; detach it first (weir route detach ROUTE NAME)\n".into()),
+        (vec!["filter", "rm", "tagger"], "error: tagger: give NAME@VERSION; published versions are removed one at a time\n".into()),
+        (vec!["route", "attach", "api", "tagger@^2"], "error: no published version of \"tagger\" matches \"^2\"; published: 1.0.0\n".into()),
+        (vec!["route", "attach", "nope", "tagger"], "error: no route \"nope\" in the registry; `weir route list` shows them\n".into()),
+        (vec!["route", "rm", "health"], format!("error: route \"health\" is defined in {}; change it there (the registry holds the routes made through the admin API and `weir apply`)\n", dir.join("weir.json").display())),
+        (vec!["cluster", "rm", "svc"], "error: cluster \"svc\" is used by route api; remove or re-point them first\n".into()),
+        (vec!["route", "attach", "api", "tagger", "--config", "missing.json"], "error: --config missing.json: neither JSON text nor a readable file (No such file or directory (os error 2)); give e.g. '{\"key\": \"value\"}' or config.json\n".into()),
+        (vec!["filter", "push", wasm], format!("error: {wasm} is a .wasm module: give --name NAME and --version VERSION (or pack it into an artifact with `weir filter pack`)\n")),
+    ];
+    for (args, want) in &cases {
+        assert_eq!(fails(cli(dir, &admin, args)), *want, "weir {args:?}");
+    }
+    let refused = fails(cli(dir, &admin, &["route", "attach", "api", "tagger", "--config", r#"{"name": 7}"#]));
+    assert!(
+        refused.starts_with("error: route api: filter tagger: module tagger: the filter rejected its configuration"),
+        "{refused}"
+    );
+    assert!(refused.contains("\nthe filter logged:\n  ") && refused.contains("rejecting configuration"), "{refused}");
+    let unreachable =
+        Command::new(WEIR).args(["route", "list", "--admin-url", "http://127.0.0.1:9"]).current_dir(dir).output()?;
+    assert!(fails(unreachable).starts_with("error: cannot reach the admin API at http://127.0.0.1:9: "));
+    let wrong_token = Command::new(WEIR)
+        .args(["route", "list", "--token", "nope"])
+        .env("WEIR_ADMIN_URL", &admin)
+        .current_dir(dir)
+        .output()?;
+    assert_eq!(
+        fails(wrong_token),
+        format!("error: the admin API at {admin} refused the token (401); pass --token or set WEIR_ADMIN_TOKEN (weir serve writes it to <data_dir>/admin-token)\n")
+    );
+
+    // Restart: the registry is in the data dir; the filter serves from the first request.
+    served.signal("-TERM");
+    let mut served = served;
+    assert!(served.wait_exit(Duration::from_secs(15)).success());
+    drop(served);
+    let (_served, addr, admin) = serve(dir);
+    let reply = get_with(addr, "shop.test", "/api/after-restart", &[]).await?;
+    assert_eq!(reply.json()["headers"]["x-add-header"], "cli", "kept across the restart");
+    assert!(ok(cli(dir, &admin, &["route", "list"]))
+        .contains("api     registry  prefix /api     cluster svc      tagger=tagger@1.0.0\n"));
+
+    // apply -f, then tear down with detach / rm.
+    let doc = dir.join("apply.json");
+    std::fs::write(
+        &doc,
+        serde_json::to_vec(
+            &json!({"routes": [{"name": "more", "match": {"path": {"prefix": "/more"}}, "cluster": "svc", "filters": [{"filter": "tagger@1", "configuration": {"name": "applied"}}]}]}),
+        )?,
+    )?;
+    let applied = ok(cli(dir, &admin, &["apply", "-f", &doc.display().to_string()]));
+    assert!(applied.starts_with("routes created: more\napplied "), "{applied}");
+    assert_eq!(get_with(addr, "shop.test", "/more", &[]).await?.json()["headers"]["x-add-header"], "applied");
+    assert!(ok(cli(dir, &admin, &["route", "detach", "api", "tagger"]))
+        .starts_with("detached tagger from route api (generation "));
+    assert!(ok(cli(dir, &admin, &["route", "rm", "more"])).starts_with("route more removed (generation "));
+    assert!(ok(cli(dir, &admin, &["filter", "rm", "tagger@1.0.0"])).starts_with("removed tagger@1.0.0 (generation "));
+    assert_eq!(ok(cli(dir, &admin, &["filter", "list"])), "NAME  VERSION  ABI  SIZE  DIGEST  SIGNED BY\n");
+    Ok(())
+}
+
+/// Cluster changes as fast as the API takes them, `kill -9` at an arbitrary moment, a restart: every change
+/// the API acknowledged is there and the store opens clean.
+#[test]
+fn every_acknowledged_change_survives_kill_9() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    config(dir);
+    for round in 0..2 {
+        let (mut served, _, admin) = serve(dir);
+        let token = std::fs::read_to_string(dir.join("weir-data/admin-token")).expect("token").trim().to_string();
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let acks = acknowledged.clone();
+        let writer = std::thread::spawn(move || {
+            let addr = admin.trim_start_matches("http://").to_string();
+            for i in 0.. {
+                let name = format!("r{round}c{i}");
+                let body = format!(r#"{{"endpoints": [{{"address": "127.0.0.1:{}"}}]}}"#, 1000 + i);
+                match put(&addr, &token, &format!("/api/v1/clusters/{name}"), &body) {
+                    Some(200) => acks.lock().expect("acks").push(name),
+                    Some(other) => panic!("unexpected status {other} for {name}"),
+                    None => return, // the gateway is gone
+                }
+            }
+        });
+        // Let a stream of changes run, then kill without warning, mid-stream.
+        let start = Instant::now();
+        while acknowledged.lock().expect("acks").len() < 20 + 13 * round && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        served.kill_hard();
+        writer.join().expect("writer");
+        let acked = acknowledged.lock().expect("acks").clone();
+        assert!(acked.len() >= 20, "the API acknowledged changes before the kill: {}", acked.len());
+
+        let (_served, _, admin) = serve(dir);
+        let listed: Value =
+            serde_json::from_str(&ok(cli(dir, &admin, &["cluster", "list", "-o", "json"]))).expect("json");
+        let stored: Vec<&str> =
+            listed["clusters"].as_array().expect("clusters").iter().filter_map(|c| c["name"].as_str()).collect();
+        for name in &acked {
+            assert!(stored.contains(&name.as_str()), "acknowledged {name} is lost after kill -9 (round {round})");
+        }
+    }
+}
+
+/// A PUT on a fresh connection: the status, or `None` once the gateway is unreachable.
+fn put(addr: &str, token: &str, path: &str, body: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split(' ').nth(1)?.parse().ok()
+}
