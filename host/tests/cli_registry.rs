@@ -2,6 +2,7 @@
 //! while it serves, kept across a restart, and every acknowledged change surviving `kill -9`.
 
 mod common;
+mod oci_registry;
 
 use common::{text, write_config, Served, WEIR};
 use serde_json::{json, Value};
@@ -234,4 +235,148 @@ fn put(addr: &str, token: &str, path: &str, body: &str) -> Option<u16> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split(' ').nth(1)?.parse().ok()
+}
+
+/// `registry.require_signed`: raw modules and unsigned artifacts are refused, signed ones accepted from a
+/// file or from an OCI registry, and an attachment's configuration is checked against the artifact's schema.
+#[test]
+fn only_signed_artifacts_when_required_and_configurations_checked_against_their_schema() {
+    let oci = oci_registry::Registry::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::copy(filters::ADD_HEADER_WASM, dir.join("tagger.wasm")).expect("copy");
+    let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": false});
+    std::fs::write(dir.join("schema.json"), schema.to_string()).expect("schema");
+    let run = |args: &[&str]| Command::new(WEIR).args(args).current_dir(dir).output().expect("weir");
+    ok(run(&["filter", "keygen", "--out", "release"]));
+    let key_id = |pub_file: &str| {
+        let key = weir::artifact::sign::read_verifying_key(&dir.join(pub_file)).expect("public key");
+        weir::artifact::KeyId::of(&key).to_string()
+    };
+    let id = key_id("release.pub");
+    for (version, signed) in [("1.0.0", true), ("1.1.0", false), ("1.2.0", true)] {
+        let mut args =
+            vec!["filter", "pack", "tagger.wasm", "--name", "tagger", "--version", version, "--schema", "schema.json"];
+        if signed {
+            args.extend(["--sign-key", "release.key"]);
+        }
+        ok(run(&args));
+    }
+    let tag = format!("oci://{}/filters/tagger:1.2.0", oci.addr);
+    ok(run(&["filter", "push", "tagger-1.2.0.tar", &tag]));
+
+    write_config(
+        dir,
+        json!({
+            "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "data_dir": "weir-data",
+            "logging": {"format": "json"},
+            "registry": {"trusted_keys": ["release.pub"], "require_signed": true}
+        }),
+    );
+    let (_served, _addr, admin) = serve(dir);
+    assert_eq!(
+        fails(cli(dir, &admin, &["filter", "push", "tagger.wasm", "--name", "tagger", "--version", "0.1.0"])),
+        "error: this gateway accepts only signed artifacts (registry.require_signed); pack the module with `weir filter pack --sign-key KEY` and push the artifact\n"
+    );
+    assert_eq!(
+        fails(cli(dir, &admin, &["filter", "push", "tagger-1.1.0.tar"])),
+        "error: tagger@1.1.0 is not signed and this gateway accepts only artifacts signed by a trusted key (registry.require_signed); sign it with `weir filter pack --sign-key KEY`\n"
+    );
+    let pushed = ok(cli(dir, &admin, &["filter", "push", "tagger-1.0.0.tar"]));
+    assert!(
+        pushed.starts_with("pushed tagger@1.0.0 (sha256:") && pushed.ends_with(&format!(" bytes, signed by {id})\n")),
+        "{pushed}"
+    );
+    let pulled = ok(cli(dir, &admin, &["filter", "push", &tag]));
+    assert!(
+        pulled.starts_with("pushed tagger@1.2.0 (sha256:") && pulled.ends_with(&format!(" bytes, signed by {id})\n")),
+        "{pulled}"
+    );
+
+    // Another key's signature is refused while signatures are required.
+    ok(run(&["filter", "keygen", "--out", "other"]));
+    ok(run(&[
+        "filter",
+        "pack",
+        "tagger.wasm",
+        "--name",
+        "tagger",
+        "--version",
+        "2.0.0",
+        "--sign-key",
+        "other.key",
+        "-o",
+        "other.tar",
+    ]));
+    let refused = fails(cli(dir, &admin, &["filter", "push", "other.tar"]));
+    assert_eq!(
+        refused,
+        format!(
+            "error: tagger@2.0.0: the artifact is signed by key {}, which is not a trusted key; add that key's .pub file to the trusted keys if you trust it\n",
+            key_id("other.pub")
+        )
+    );
+
+    ok(cli(dir, &admin, &["cluster", "set", "svc", "--endpoint", "127.0.0.1:9"]));
+    ok(cli(dir, &admin, &["route", "set", "api", "--path-prefix", "/", "--cluster", "svc"]));
+    let bad = fails(cli(
+        dir,
+        &admin,
+        &["route", "attach", "api", "tagger@1.0.0", "--config", r#"{"name": 7, "extra": true}"#],
+    ));
+    assert!(
+        bad.starts_with(
+            "error: route \"api\", filter \"tagger\": the configuration does not match the schema of tagger@1.0.0: "
+        ),
+        "{bad}"
+    );
+    assert!(bad.contains("/name: ") && bad.contains("extra"), "each issue with its JSON Pointer: {bad}");
+    let missing = fails(cli(dir, &admin, &["route", "attach", "api", "tagger@1.0.0"]));
+    assert!(missing.contains("\"name\" is a required property"), "no configuration is checked as {{}}: {missing}");
+    assert!(ok(cli(dir, &admin, &["route", "attach", "api", "tagger@1.0.0", "--config", r#"{"name": "signed"}"#]))
+        .starts_with("attached tagger@1.0.0 to route api"));
+    let shown = ok(cli(dir, &admin, &["filter", "show", "tagger@1.0.0"]));
+    assert!(shown.contains(&format!("  signed by:    {id}\n  config schema: yes\n  attached to:  api")), "{shown}");
+}
+
+/// One process per data dir; and a file that no longer fits the registry stops the start with the record named.
+#[test]
+fn a_second_gateway_on_the_data_dir_and_a_file_that_no_longer_fits_the_registry_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let with_cluster = json!({
+        "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+        "admin": {"address": "127.0.0.1:0"},
+        "data_dir": "weir-data",
+        "logging": {"format": "json"},
+        "clusters": [{"name": "svc", "endpoints": [{"address": "127.0.0.1:9"}]}]
+    });
+    let file = write_config(dir, with_cluster.clone());
+    let (mut served, _, admin) = serve(dir);
+    ok(cli(dir, &admin, &["route", "set", "api", "--path-prefix", "/", "--cluster", "svc"]));
+
+    let second = Command::new(WEIR).args(["serve", "--config", &file]).current_dir(dir).output().expect("second weir");
+    let stderr = fails(second);
+    assert!(
+        stderr
+            .starts_with(&format!("error: cannot open the registry in {}: ", dir.join("weir-data/registry").display()))
+            && stderr.ends_with("is another weir using this data dir? (\"data_dir\" in the configuration)\n"),
+        "{stderr}"
+    );
+
+    served.signal("-TERM");
+    assert!(served.wait_exit(Duration::from_secs(15)).success());
+    let mut without = with_cluster;
+    without.as_object_mut().expect("object").remove("clusters");
+    write_config(dir, without);
+    let out = Command::new(WEIR).args(["serve", "--config", &file]).current_dir(dir).output().expect("weir");
+    assert_eq!(
+        fails(out),
+        format!(
+            "error: {file}: 1 error in the configuration\n  {file}: registry.routes[\"api\"].cluster: unknown cluster \"svc\"; defined clusters: none (add one under $.clusters)\n\
+             (paths starting with \"registry.\" name records in the data dir's registry: put back in the file what they need, or start with the previous file and change or remove them, e.g. weir route rm ID)\n"
+        )
+    );
 }

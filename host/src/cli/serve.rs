@@ -19,8 +19,12 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
         tracing::info!("no --config given: serving the embedded demo configuration (weir config default prints it)");
     }
     let drain = config.drain_timeout;
-    let registry_dir = config.data_dir.join("registry");
-    let options = StartOptions { workers: args.workers.map(usize::from), registry_dir: Some(registry_dir) };
+    let options = StartOptions {
+        workers: args.workers.map(usize::from),
+        registry_dir: Some(config.data_dir.join("registry")),
+        // wasmtime's cache wants an absolute folder; a relative data_dir is relative to the working dir.
+        cache_dir: std::path::absolute(config.data_dir.join("compiled")).ok(),
+    };
     let gateway = match Gateway::start(config, options) {
         Ok(g) => g,
         Err(e) => {

@@ -23,13 +23,14 @@ pub type BlobReader<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, RegistryError>
 pub struct Builder {
     workers: usize,
     metrics: Arc<Metrics>,
+    cache_dir: Option<std::path::PathBuf>,
     runtime: Mutex<Option<Arc<WasmRuntime>>>,
 }
 
 impl Builder {
-    /// A builder for `workers` workers.
-    pub fn new(workers: usize, metrics: Arc<Metrics>) -> Builder {
-        Builder { workers, metrics, runtime: Mutex::new(None) }
+    /// A builder for `workers` workers; compiled code is cached in `cache_dir` when given.
+    pub fn new(workers: usize, metrics: Arc<Metrics>, cache_dir: Option<std::path::PathBuf>) -> Builder {
+        Builder { workers, metrics, cache_dir, runtime: Mutex::new(None) }
     }
 
     /// The metric registry.
@@ -44,7 +45,8 @@ impl Builder {
             return Ok(r.clone());
         }
         let host = HostShared::new(self.metrics.clone());
-        let runtime = WasmRuntime::new(Limits::default(), host).map_err(|e| BuildError::Wasm(format!("{e:#}")))?;
+        let runtime = WasmRuntime::with_cache(Limits::default(), host, self.cache_dir.as_deref())
+            .map_err(|e| BuildError::Wasm(format!("{e:#}")))?;
         *slot = Some(runtime.clone());
         Ok(runtime)
     }

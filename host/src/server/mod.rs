@@ -58,7 +58,7 @@ pub enum StartError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The configuration file composed with the registry's routes and clusters is invalid.
-    #[error("{0}; fix the file, or the registry records named (a registry path)")]
+    #[error("{0}\n(paths starting with \"registry.\" name records in the data dir's registry: put back in the file what they need, or start with the previous file and change or remove them, e.g. weir route rm ID)")]
     Composed(#[from] ConfigError),
     /// A thread or runtime could not be started.
     #[error("cannot start {what}: {source}")]
@@ -120,6 +120,9 @@ pub struct StartOptions {
     /// Where the registry lives (`weir serve`: `<data_dir>/registry`). `None`: a temporary store removed at
     /// exit, for embedders and tests.
     pub registry_dir: Option<PathBuf>,
+    /// Where compiled filter code is cached across restarts (`weir serve`: `<data_dir>/compiled`). `None`:
+    /// compiled in memory only.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A running gateway. Dropping it begins a shutdown without waiting; [`Gateway::shutdown`] waits.
@@ -154,7 +157,7 @@ impl Gateway {
         let effective = config.with_registry(&state)?;
         // Every module loaded and every attachment configured on a canary VM before any socket is bound, so a
         // refused configuration stops the start with the filter's own words.
-        let builder = Builder::new(workers, metrics.clone());
+        let builder = Builder::new(workers, metrics.clone(), options.cache_dir.clone());
         let pipelines = builder.pipelines(&effective, &[], &|hex| registry.blob(hex))?;
         // Bind everything first: a taken port fails the start before any thread runs.
         let mut per_worker: Vec<Vec<worker::WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();

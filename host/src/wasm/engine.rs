@@ -56,9 +56,25 @@ pub struct WasmRuntime {
 impl WasmRuntime {
     /// Builds the engine and linker and starts the epoch ticker.
     pub fn new(limits: Limits, host: Arc<HostShared>) -> wasmtime::Result<Arc<WasmRuntime>> {
+        Self::with_cache(limits, host, None)
+    }
+
+    /// [`new`](Self::new), with compiled code kept in `cache_dir` (wasmtime's cache: keyed by the module's
+    /// bytes and the engine's configuration and version, checked on load), so a restart or a swap back to a
+    /// module compiled before does not compile it again.
+    pub fn with_cache(
+        limits: Limits,
+        host: Arc<HostShared>,
+        cache_dir: Option<&std::path::Path>,
+    ) -> wasmtime::Result<Arc<WasmRuntime>> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cache)?));
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         abi::add_to_linker(&mut linker)?;
