@@ -616,10 +616,10 @@ fn the_host_calls_every_callback_with_the_wit_signature() {
         let stream = vm.create_http_context(root, None).expect("stream context");
         vm.on_request_headers(stream, Default::default(), false).expect("request headers");
         vm.on_body(stream, true, b"body".to_vec(), false).expect("request body");
-        vm.on_trailers(stream, true, Default::default()).expect("request trailers");
+        vm.on_trailers(stream, true, Default::default(), None).expect("request trailers");
         vm.on_response_headers(stream, Default::default(), false).expect("response headers");
         vm.on_body(stream, false, b"body".to_vec(), false).expect("response body");
-        vm.on_trailers(stream, false, Default::default()).expect("response trailers");
+        vm.on_trailers(stream, false, Default::default(), None).expect("response trailers");
         vm.on_tick(root).expect("tick");
         vm.on_queue_ready(root, 1).expect("queue ready");
         vm.on_http_call_response(root, 4, (0, 0, 0)).expect("callout answer");

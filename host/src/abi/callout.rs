@@ -18,6 +18,8 @@ pub struct Callout {
     pub headers: Pairs,
     /// Body.
     pub body: Vec<u8>,
+    /// Trailers sent after the body (none when empty).
+    pub trailers: Pairs,
     /// Bound; `None`: the filter asked for none (Weir still caps it, see `MAX_CALLOUT_TIME`).
     pub timeout: Option<Duration>,
 }

@@ -100,6 +100,8 @@ pub struct VmState {
     /// Who to wake when an item arrives on a queue this VM registered (`proxy_register_shared_queue`); the
     /// worker that runs the VM sets it. `None`: the VM's registrations wake nobody.
     pub queue_listener: Option<Arc<dyn QueueListener>>,
+    /// What WASI `environ_get` shows: the attachment's `environment_variables`, `KEY=VALUE` pairs.
+    pub environment: Arc<[(String, String)]>,
 }
 
 impl VmState {
@@ -158,6 +160,7 @@ impl VmState {
             tick_periods: IdMap::default(),
             callouts: super::callout::Callouts::default(),
             queue_listener: None,
+            environment: Arc::from(Vec::new()),
         }
     }
 }

@@ -186,8 +186,12 @@ pub struct StreamData {
     pub request_headers: Headers,
     /// Response headers with `:status`.
     pub response_headers: Headers,
-    /// The body bytes the current body callback sees.
+    /// The body bytes the current body callback sees; in a trailers callback, the body the filter held
+    /// (paused on) when the trailers came, if it held one ([`StreamData::body_held`]).
     pub body: Vec<u8>,
+    /// In the trailers phase: the filter holds a buffered body, readable and writable as the body buffer
+    /// of that direction until it continues (Envoy keeps a buffering filter's body through its trailers).
+    pub body_held: bool,
     /// The current body callback has `end_of_stream = true`: the stream has no trailers, and the filter may
     /// create them (Envoy's `addDecodedTrailers` / `addEncodedTrailers`). Cleared when the callback returns.
     pub final_body: bool,

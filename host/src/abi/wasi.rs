@@ -1,5 +1,6 @@
 //! WASI preview 1, as a proxy-wasm host offers it (cpp-host's behaviour): standard output and error go to
-//! the log, clocks and randomness work, there is no filesystem, no sockets, no host environment, and
+//! the log, clocks and randomness work, there is no filesystem, no sockets, the environment holds only the
+//! variables the attachment configured (`environment_variables`), and
 //! `poll_oneoff` never blocks the worker.
 
 use super::memory;
@@ -153,10 +154,29 @@ pub fn add_to_linker(linker: &mut Linker<VmState>, module: &str) -> wasmtime::Re
         .func_wrap(module, "path_symlink", |_: Caller<'_, VmState>, _: i32, _: i32, _: i32, _: i32, _: i32| NOTSUP)?;
     linker.func_wrap(module, "path_unlink_file", |_: Caller<'_, VmState>, _: i32, _: i32, _: i32| NOTSUP)?;
     linker.func_wrap(module, "environ_sizes_get", |mut c: Caller<'_, VmState>, count: i32, size: i32| {
-        // The host's environment is never shown to filters.
-        errno(memory::write_u32(&mut c, count as u32, 0).and_then(|_| memory::write_u32(&mut c, size as u32, 0)))
+        // Only the variables the attachment configured (`environment_variables`, as Envoy's
+        // vm_config.environment_variables); the host's own environment is never shown whole.
+        let env = c.data().environment.clone();
+        let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        errno(
+            memory::write_u32(&mut c, count as u32, env.len() as u32)
+                .and_then(|_| memory::write_u32(&mut c, size as u32, bytes as u32)),
+        )
     })?;
-    linker.func_wrap(module, "environ_get", |_: Caller<'_, VmState>, _: i32, _: i32| SUCCESS)?;
+    linker.func_wrap(module, "environ_get", |mut c: Caller<'_, VmState>, ptrs: i32, buf: i32| {
+        let env = c.data().environment.clone();
+        let (mut ptr, mut at) = (ptrs as u32, buf as u32);
+        for (k, v) in env.iter() {
+            let entry = format!("{k}={v}\0");
+            let Some(next) = at.checked_add(entry.len() as u32) else { return FAULT };
+            if memory::write_u32(&mut c, ptr, at).and_then(|_| memory::write(&mut c, at, entry.as_bytes())).is_err() {
+                return FAULT;
+            }
+            ptr = ptr.wrapping_add(4);
+            at = next;
+        }
+        SUCCESS
+    })?;
     linker.func_wrap(module, "args_sizes_get", |mut c: Caller<'_, VmState>, count: i32, size: i32| {
         errno(memory::write_u32(&mut c, count as u32, 0).and_then(|_| memory::write_u32(&mut c, size as u32, 0)))
     })?;

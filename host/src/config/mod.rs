@@ -158,6 +158,10 @@ pub struct FilterAttachment {
     pub configuration: Vec<u8>,
     /// Bytes given to `proxy_on_vm_start`.
     pub vm_configuration: Vec<u8>,
+    /// The VM's environment (WASI `environ_get`), sorted by name: `environment_variables.key_values`, and
+    /// `environment_variables.host_env_keys` read from the gateway's own environment at load (Envoy's
+    /// `vm_config.environment_variables`). Attachments whose environments differ never share a VM.
+    pub environment: Vec<(String, String)>,
     /// What a failing filter does to its stream.
     pub failure_policy: FailurePolicy,
     /// The capabilities (hostcalls, WASI functions, callbacks) the filter may use, sorted and unique;

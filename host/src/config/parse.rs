@@ -647,6 +647,10 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
         let vm_id = o.str("vm_id", issues).unwrap_or_default().to_string();
         let configuration = o.get("configuration").map(config_bytes).unwrap_or_default();
         let vm_configuration = o.get("vm_configuration").map(config_bytes).unwrap_or_default();
+        let environment = match o.get("environment_variables") {
+            Some(v) => environment(v, &o.child("environment_variables"), issues),
+            None => Vec::new(),
+        };
         let fpath = o.child("failure_policy");
         let failure_policy = match o.str("failure_policy", issues) {
             None | Some("fail_closed") => FailurePolicy::FailClosed,
@@ -667,6 +671,7 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
                 vm_id,
                 configuration,
                 vm_configuration,
+                environment,
                 failure_policy,
                 capabilities,
             });
@@ -732,6 +737,51 @@ fn module_ref(o: &mut Obj, base: &Path, issues: &mut Issues) -> Option<ModuleRef
             None
         }
     }
+}
+
+/// `{"key_values": {"K": "V"}, "host_env_keys": ["HOME"]}` (Envoy's `vm_config.environment_variables`): the
+/// pairs, sorted by name; a host key that is unset is left out, as Envoy does.
+fn environment(v: &Value, path: &str, issues: &mut Issues) -> Vec<(String, String)> {
+    let Some(mut o) = Obj::new(v, path, issues) else { return Vec::new() };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let valid = |k: &str| !k.is_empty() && !k.contains('=') && !k.contains('\0');
+    if let Some(kv) = o.get("key_values") {
+        let kpath = o.child("key_values");
+        match kv.as_object() {
+            Some(map) => {
+                for (k, v) in map {
+                    let p = format!("{kpath}.{k}");
+                    if !valid(k) {
+                        issues.push(&p, "a variable name must be non-empty and hold no '=' or NUL");
+                        continue;
+                    }
+                    if let Some(v) = as_str(v, &p, issues) {
+                        if v.contains('\0') {
+                            issues.push(&p, "a value must hold no NUL");
+                        } else {
+                            out.push((k.clone(), v.to_string()));
+                        }
+                    }
+                }
+            }
+            None => issues.push(&kpath, format!("expected an object of names to values, found {}", type_name(kv))),
+        }
+    }
+    if let Some(items) = o.array("host_env_keys", issues) {
+        for (p, v) in items {
+            let Some(k) = as_str(v, &p, issues) else { continue };
+            if !valid(k) {
+                issues.push(&p, "a variable name must be non-empty and hold no '=' or NUL");
+            } else if out.iter().any(|(n, _)| n == k) {
+                issues.push(&p, format!("\"{k}\" is also in key_values; give it in one place"));
+            } else if let Ok(value) = std::env::var(k) {
+                out.push((k.to_string(), value));
+            }
+        }
+    }
+    o.finish(issues);
+    out.sort();
+    out
 }
 
 /// A capability allow-list (ABI §5.13): hostcall, WASI function and callback names, sorted and unique.

@@ -90,6 +90,28 @@ fn deliver(slot: &Weak<Mutex<VmSlot>>, generation: u64, callout: &Callout, answe
     guard.wake();
 }
 
+/// A body of one data frame, then trailers.
+struct WithTrailers {
+    data: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl http_body::Body for WithTrailers {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = match self.data.take() {
+            Some(data) => Some(http_body::Frame::data(data)),
+            None => self.trailers.take().map(http_body::Frame::trailers),
+        };
+        std::task::Poll::Ready(frame.map(Ok))
+    }
+}
+
 /// Sends the callout and reads the whole answer. `None`: it failed (connect, reset, too large). A timeout
 /// answers 504, as Envoy's async client does.
 async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutResponse> {
@@ -117,10 +139,24 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
             builder = builder.header(k.as_slice(), v.as_slice());
         }
     }
-    if !c.body.is_empty() {
-        builder = builder.header(http::header::CONTENT_LENGTH, c.body.len());
-    }
-    let body: UpstreamBody = Full::new(Bytes::from(c.body.clone())).map_err(|e| match e {}).boxed_unsync();
+    let body: UpstreamBody = if c.trailers.is_empty() {
+        if !c.body.is_empty() {
+            builder = builder.header(http::header::CONTENT_LENGTH, c.body.len());
+        }
+        Full::new(Bytes::from(c.body.clone())).map_err(|e| match e {}).boxed_unsync()
+    } else {
+        // Trailers: a body of unknown length (chunked on HTTP/1.1, which sends only declared trailers).
+        let mut map = http::HeaderMap::new();
+        for (k, v) in &c.trailers {
+            if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k), http::HeaderValue::from_bytes(v)) {
+                map.append(k, v);
+            }
+        }
+        let declared: Vec<&str> = map.keys().map(http::HeaderName::as_str).collect();
+        builder = builder.header(http::header::TRAILER, declared.join(", "));
+        let data = (!c.body.is_empty()).then(|| Bytes::from(c.body.clone()));
+        WithTrailers { data, trailers: Some(map) }.map_err(|e| match e {}).boxed_unsync()
+    };
     let request = builder.body(body).ok()?;
     let exchange = async {
         let (resp, mut lease) = cluster.send(in_flight.index(), request).await.ok()?;

@@ -64,6 +64,7 @@ pub enum FilterSetupError {
 struct VmPlan {
     module: Arc<LoadedModule>,
     vm_configuration: Arc<[u8]>,
+    environment: Arc<[(String, String)]>,
     vm_id: String,
     /// (log tag, plugin configuration) per root context, in creation order.
     roots: Vec<(Arc<str>, Arc<[u8]>)>,
@@ -136,12 +137,14 @@ impl FilterPlan {
                     }
                 })?;
                 let vm_configuration: Arc<[u8]> = Arc::from(f.vm_configuration.as_slice());
+                let environment: Arc<[(String, String)]> = Arc::from(f.environment.as_slice());
                 // One VM per (module, vm_id, VM configuration, capabilities): attachments whose allow-lists
                 // differ never share a VM (as in Envoy, where the restriction is part of the VM's config).
                 let vm = match vms.iter().position(|v| {
                     v.module.digest == module.digest
                         && v.vm_id == f.vm_id
                         && *v.vm_configuration == *vm_configuration
+                        && *v.environment == *environment
                         && v.module.capabilities == module.capabilities
                 }) {
                     Some(i) => i,
@@ -149,6 +152,7 @@ impl FilterPlan {
                         vms.push(VmPlan {
                             module,
                             vm_configuration,
+                            environment,
                             vm_id: f.vm_id.clone(),
                             roots: Vec::new(),
                             plugins: Vec::new(),
@@ -200,8 +204,15 @@ impl FilterPlan {
     ) -> Result<(Vm, Vec<u32>), (usize, VmError)> {
         let plan = &self.vms[i];
         let vm_id: Arc<str> = plan.vm_id.as_str().into();
-        let mut vm = Vm::start(&self.runtime, plan.module.clone(), worker, vm_id, plan.vm_configuration.clone())
-            .map_err(|e| (0, e))?;
+        let mut vm = Vm::start_with_environment(
+            &self.runtime,
+            plan.module.clone(),
+            worker,
+            vm_id,
+            plan.vm_configuration.clone(),
+            plan.environment.clone(),
+        )
+        .map_err(|e| (0, e))?;
         vm.set_callout_clusters(self.clusters.clone());
         // Before the roots start: on_configure is where filters register their queues.
         if let Some(listener) = listener {

@@ -376,6 +376,7 @@ impl FilterHarness {
                 vm_id: spec.vm_id.clone(),
                 configuration: spec.configuration.clone(),
                 vm_configuration: spec.vm_configuration.clone(),
+                environment: Vec::new(),
                 failure_policy: spec.failure_policy,
                 capabilities: spec.capabilities.clone(),
             });

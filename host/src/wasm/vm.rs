@@ -148,6 +148,19 @@ impl Vm {
         vm_id: Arc<str>,
         vm_configuration: Arc<[u8]>,
     ) -> Result<Vm, VmError> {
+        Self::start_with_environment(runtime, module, worker, vm_id, vm_configuration, Arc::from(Vec::new()))
+    }
+
+    /// [`start`](Self::start) with the environment WASI `environ_get` shows the module (from its start
+    /// function on, where Go and C runtimes read it).
+    pub fn start_with_environment(
+        runtime: &WasmRuntime,
+        module: Arc<LoadedModule>,
+        worker: usize,
+        vm_id: Arc<str>,
+        vm_configuration: Arc<[u8]>,
+        environment: Arc<[(String, String)]>,
+    ) -> Result<Vm, VmError> {
         let limits = runtime.limits();
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
@@ -163,6 +176,7 @@ impl Vm {
             runtime.engine(),
             VmState::new(identity, runtime.host().clone(), vm_id, store_limits, vm_configuration),
         );
+        store.data_mut().environment = environment;
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         let deadline_ticks = limits.deadline_ticks();
@@ -430,13 +444,22 @@ impl Vm {
     }
 
     /// `proxy_on_request_trailers` / `proxy_on_response_trailers` with `trailers`; returns the outcome and the
-    /// trailers as the filter left them.
-    pub fn on_trailers(&mut self, id: u32, request: bool, trailers: Headers) -> Result<(Outcome, Headers), VmError> {
+    /// trailers as the filter left them. `held` is the body the filter holds (it paused in its body callback):
+    /// the callback can read and change it as the body buffer; [`Vm::take_held_body`] takes it back.
+    pub fn on_trailers(
+        &mut self,
+        id: u32,
+        request: bool,
+        trailers: Headers,
+        held: Option<Vec<u8>>,
+    ) -> Result<(Outcome, Headers), VmError> {
         let n = trailers.len() as u32;
         let Some(stream) = self.store.data_mut().streams.get_mut(&id) else {
             return Ok((Outcome { action: Action::Continue, local_response: None, close: false }, trailers));
         };
         stream.phase = if request { Phase::RequestTrailers } else { Phase::ResponseTrailers };
+        stream.body_held = held.is_some();
+        stream.body = held.unwrap_or_default();
         *Self::trailers_of(stream, request) = Some(trailers);
         let http = self.http.clone();
         let (f, name) = if request {
@@ -465,6 +488,15 @@ impl Vm {
     /// its final body callback created; `None` when it has none.
     pub fn stream_trailers(&mut self, id: u32, request: bool) -> Option<Headers> {
         Self::trailers_of(self.store.data_mut().streams.get_mut(&id)?, request).clone()
+    }
+
+    /// The body a filter held through its trailers callback, as it left it (`None` when it held none).
+    pub fn take_held_body(&mut self, id: u32) -> Option<Vec<u8>> {
+        let stream = self.store.data_mut().streams.get_mut(&id)?;
+        if !std::mem::take(&mut stream.body_held) {
+            return None;
+        }
+        Some(std::mem::take(&mut stream.body))
     }
 
     /// Records the trailers that went on (what `on_log` reads as the response trailers).

@@ -283,3 +283,43 @@ async fn bad_capability_lists_are_configuration_errors() {
         assert_eq!(err, format!("test.json: 1 error in the configuration\n  test.json: {want}"));
     }
 }
+
+/// `environment_variables` (Envoy's `vm_config.environment_variables`): the VM's WASI environment holds the
+/// configured pairs and the named host variables, nothing else; attachments with different environments do
+/// not share a VM.
+#[tokio::test]
+async fn the_vm_environment_holds_the_configured_variables_only() -> anyhow::Result<()> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert!(!home.is_empty(), "the test process has HOME");
+    let mut with_env = foreign();
+    with_env["environment_variables"] = json!({
+        "key_values": {"TENANT": "acme", "EMPTY": ""},
+        "host_env_keys": ["HOME", "WEIR_TEST_VARIABLE_THAT_IS_NOT_SET"]
+    });
+    let gw = TestGateway::start(json!({
+        "routes": [
+            {"name": "a", "match": {"headers": [{"name": "x-route", "value": "a"}]}, "direct_response": {"status": 204}, "filters": [with_env]},
+            {"name": "b", "direct_response": {"status": 204}, "filters": [foreign()]}
+        ]
+    }))?;
+    let reply = get_with(gw.main(), "f.test", "/env", &[("x-route", "a")]).await?;
+    assert_eq!(reply.body, format!("EMPTY=\nHOME={home}\nTENANT=acme\n"), "sorted; the unset host key left out");
+    let reply = get_with(gw.main(), "f.test", "/env", &[]).await?;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, ""), "no environment configured: an empty one");
+
+    let mut bad = foreign();
+    bad["environment_variables"] =
+        json!({"key_values": {"A=B": "x", "OK": 1}, "host_env_keys": ["OK2", ""], "other": true});
+    let text = json!({"listeners": [{"name": "m", "address": "127.0.0.1:0"}], "routes": [{"name": "r", "direct_response": {"status": 204}, "filters": [bad]}]}).to_string();
+    let err =
+        weir::config::Config::from_json(&text, "t.json", std::path::Path::new("")).expect_err("invalid").to_string();
+    for needle in [
+        "$.routes[0].filters[0].environment_variables.key_values.A=B: a variable name must be non-empty and hold no '=' or NUL",
+        "$.routes[0].filters[0].environment_variables.key_values.OK: expected a string, found a number",
+        "$.routes[0].filters[0].environment_variables.host_env_keys[1]: a variable name must be non-empty and hold no '=' or NUL",
+        "$.routes[0].filters[0].environment_variables.other: unknown field \"other\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    Ok(())
+}

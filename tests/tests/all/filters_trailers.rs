@@ -225,12 +225,22 @@ async fn a_pause_in_response_trailers_waits_for_a_tick_or_a_callout() -> anyhow:
     assert_eq!(reply.trailer("x-up-trailer"), "up");
     assert!(reply.ended_after >= Duration::from_millis(100), "held until resumed: {:?}", reply.ended_after);
 
-    let requests = up.requests();
-    let req = request("GET", "/trailers", &[("x-t-pause", "callout")], body("", &[]), &Proto::H2c);
-    let reply = exchange(gw.main(), &Proto::H2c, req).await?;
-    assert_eq!(reply.trailer("x-resumed-by"), "callout 200", "{:?}", reply.trailers);
-    assert_eq!(reply.trailer_values("x-trailer-order"), ["a"]);
-    assert_eq!(up.requests(), requests + 2, "the request and the callout");
+    for http2 in [true, false] {
+        let gw = gateway(&up, &["a"], http2)?;
+        let requests = up.requests();
+        let req =
+            request("GET", "/trailers", &[("x-t-pause", "callout"), ("te", "trailers")], body("", &[]), &Proto::H2c);
+        let reply = exchange(gw.main(), &Proto::H2c, req).await?;
+        assert_eq!(reply.trailer("x-resumed-by"), "callout 200", "{:?}", reply.trailers);
+        assert_eq!(
+            reply.trailer("x-callout-trailer-echo"),
+            "a",
+            "the callout's trailers reached the upstream (http2 {http2}): {:?}",
+            reply.trailers
+        );
+        assert_eq!(reply.trailer_values("x-trailer-order"), ["a"]);
+        assert_eq!(up.requests(), requests + 2, "the request and the callout");
+    }
     Ok(())
 }
 
@@ -366,5 +376,32 @@ async fn http1_chunked_trailers_go_through_when_declared_and_asked_for() -> anyh
             assert!(reply.trailers.is_empty(), "no te: trailers, no response trailers: {:?}", reply.trailers);
         }
     }
+    Ok(())
+}
+
+/// A filter that buffered the body (Pause in its body callbacks) reads and rewrites it from its trailers
+/// callback, as in Envoy; the filters after it get the rewritten body, then the trailers.
+#[tokio::test]
+async fn a_filter_holding_the_body_reads_and_rewrites_it_in_its_trailers_callback() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let gw = gateway(&up, &["a", "b"], true)?;
+    let req = request("POST", "/echo", &[("x-t-hold", "a:request")], body("hello", CLIENT_TRAILERS), &Proto::H2c);
+    let reply = exchange(gw.main(), &Proto::H2c, req).await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let echo = reply.json();
+    assert_eq!(echo["body"], "hello|held-by-a:5", "filter a read the 5 held bytes in on_request_trailers and appended");
+    assert_eq!(echo["trailers"]["x-held-a"], "5");
+    assert_eq!(echo["trailers"]["x-body-eos-b"], "false", "b saw the released body with end_of_stream = 0: {echo}");
+    assert!(echo["trailers"].get("x-held-b").is_none(), "b did not hold");
+
+    let req =
+        request("GET", "/trailers", &[("te", "trailers"), ("x-t-hold", "b:response")], body("", &[]), &Proto::H2c);
+    let reply = exchange(gw.main(), &Proto::H2c, req).await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let held: usize = reply.trailer("x-held-b").parse().expect("x-held-b is the held length");
+    let (echo, tail) = reply.body.split_at(held);
+    assert_eq!(tail, format!("|held-by-b:{held}"), "the whole streamed response body was held, then rewritten");
+    assert!(serde_json::from_str::<Value>(echo).is_ok(), "the held part is the upstream's JSON: {echo}");
+    assert_eq!(reply.trailer("x-up-trailer"), "up");
     Ok(())
 }

@@ -16,15 +16,26 @@ fn buffer(state: &mut VmState, kind: BufferType) -> Result<Arc<[u8]>, Status> {
         BufferType::PluginConfiguration => state.plugin_configuration.clone().ok_or(Status::NotFound),
         BufferType::HttpRequestBody | BufferType::HttpResponseBody => {
             let Some(stream) = state.acting_stream() else { return Err(Status::NotFound) };
-            let phase = if kind == BufferType::HttpRequestBody { Phase::RequestBody } else { Phase::ResponseBody };
-            // Outside its body callback a body reads as empty (Envoy drops the pointer after a resume).
-            Ok(if stream.phase == phase { Arc::from(stream.body.as_slice()) } else { Arc::from(&[][..]) })
+            // Outside its body callback (and the trailers callback of a filter holding it) a body reads as
+            // empty (Envoy drops the pointer after a resume).
+            Ok(if body_visible(stream, kind) { Arc::from(stream.body.as_slice()) } else { Arc::from(&[][..]) })
         }
         BufferType::HttpCallResponseBody => {
             state.callouts.response.as_ref().map(|r| Arc::from(r.body.as_slice())).ok_or(Status::NotFound)
         }
         _ => Err(Status::NotFound),
     }
+}
+
+/// Whether the body of `kind`'s direction is the acting stream's now: in its body callback, or in its trailers
+/// callback while the filter holds the buffered body.
+fn body_visible(stream: &crate::abi::stream::StreamData, kind: BufferType) -> bool {
+    let (body, trailers) = if kind == BufferType::HttpRequestBody {
+        (Phase::RequestBody, Phase::RequestTrailers)
+    } else {
+        (Phase::ResponseBody, Phase::ResponseTrailers)
+    };
+    stream.phase == body || (stream.phase == trailers && stream.body_held)
 }
 
 /// Replaces `size` bytes at `start` with `data`: `start` past the end appends, `(0, 0)` prepends,
@@ -66,9 +77,8 @@ fn set_buffer_bytes(
     len: u32,
 ) -> Result<(), Status> {
     let kind = BufferType::try_from(kind).map_err(|_| Status::BadArgument)?;
-    let phase = match kind {
-        BufferType::HttpRequestBody => Phase::RequestBody,
-        BufferType::HttpResponseBody => Phase::ResponseBody,
+    match kind {
+        BufferType::HttpRequestBody | BufferType::HttpResponseBody => {}
         // Configurations and callout payloads are read-only.
         BufferType::VmConfiguration
         | BufferType::PluginConfiguration
@@ -76,11 +86,11 @@ fn set_buffer_bytes(
         | BufferType::GrpcReceiveBuffer
         | BufferType::CallData => return Err(Status::BadArgument),
         _ => return Err(Status::NotFound),
-    };
+    }
     let data = memory::read(c, ptr, len)?;
     let stream = c.data_mut().acting_stream().ok_or(Status::NotFound)?;
-    if stream.phase != phase {
-        return Err(Status::BadArgument); // a body is writable only in its own body callback
+    if !body_visible(stream, kind) {
+        return Err(Status::BadArgument); // a body is writable only where it is readable
     }
     splice(&mut stream.body, start, size, &data);
     Ok(())

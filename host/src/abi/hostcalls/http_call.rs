@@ -17,13 +17,17 @@ fn http_call(
     upstream: (u32, u32),
     headers: (u32, u32),
     body: (u32, u32),
-    _trailers: (u32, u32),
+    trailers: (u32, u32),
     timeout_ms: u32,
     ret_token: u32,
 ) -> Result<(), Status> {
     let cluster = memory::read_string(c, upstream.0, upstream.1)?;
     let headers = pairs_from_guest(&memory::read(c, headers.0, headers.1)?).map_err(|_| Status::BadArgument)?;
     let body = memory::read(c, body.0, body.1)?;
+    let trailers = pairs_from_guest(&memory::read(c, trailers.0, trailers.1)?).map_err(|_| Status::BadArgument)?;
+    if trailers.iter().any(|(k, _)| k.first() == Some(&b':')) {
+        return Err(Status::BadArgument); // trailers carry no pseudo-headers
+    }
     // Checked as cpp-host does: the token pointer must be writable before anything starts.
     memory::write_u32(c, ret_token, 0)?;
     let state = c.data_mut();
@@ -37,7 +41,7 @@ fn http_call(
     let root = state.acting_root().ok_or(Status::BadArgument)?;
     let token = state.callouts.next_token();
     let timeout = (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)));
-    state.callouts.pending.push(Callout { token, root, cluster, headers, body, timeout });
+    state.callouts.pending.push(Callout { token, root, cluster, headers, body, trailers, timeout });
     memory::write_u32(c, ret_token, token)?;
     Ok(())
 }

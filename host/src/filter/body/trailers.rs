@@ -1,8 +1,9 @@
 //! The trailers phase of one direction: `proxy_on_request_trailers` in chain order, or
 //! `proxy_on_response_trailers` in reverse, for each filter that opened a context.
 //!
-//! Stage by stage, as Envoy's filter manager does: body a filter held when the trailers came is released
-//! after its trailers callback continues, and goes through the next filters' body callbacks (with
+//! Stage by stage, as Envoy's filter manager does: body a filter held when the trailers came is readable and
+//! writable as its body buffer in its trailers callback (and while that callback is paused), and is released
+//! after the callback continues, and goes through the next filters' body callbacks (with
 //! `end_of_stream = false`) before their trailers callbacks. A PAUSE waits for `proxy_continue_stream` (from
 //! any callback: a tick, a callout answer, another stream) up to the same deadline as the headers phases;
 //! while paused the trailers stay writable. A local response or `proxy_close_stream` stops the stream; a
@@ -62,6 +63,11 @@ impl Stage {
             Called::Paused(rx) => rx,
         };
         if let Err(detail) = wait_signal(&self.slot, rx, self.id, request).await {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.generation == self.generation {
+                self.held = slot.vm.as_mut().and_then(|vm| vm.take_held_body(self.id));
+            }
+            drop(slot);
             return self.failed(detail, trailers);
         }
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -72,6 +78,9 @@ impl Stage {
         };
         let outcome = vm.take_stream_outcome(self.id);
         let now = vm.stream_trailers(self.id, request);
+        if let Some(body) = vm.take_held_body(self.id) {
+            self.held = Some(body);
+        }
         drop(slot);
         if let Some(local) = outcome.local_response {
             return Err(BodyVerdict::Respond(local));
@@ -94,7 +103,13 @@ impl Stage {
             return Called::Done(self.failed("its VM failed during this request".into(), trailers.clone()));
         };
         vm.set_tag(self.tag.clone());
-        let result = vm.on_trailers(self.id, request, trailers.clone());
+        let result = vm.on_trailers(self.id, request, trailers.clone(), self.held.take());
+        // Paused, the filter keeps the body through the pause; otherwise it goes on as the filter left it.
+        let paused =
+            matches!(&result, Ok((o, _)) if o.action != Action::Continue && o.local_response.is_none() && !o.close);
+        if !paused {
+            self.held = vm.take_held_body(self.id);
+        }
         slot.wake();
         let (outcome, out) = match result {
             Ok(ok) => ok,

@@ -8,6 +8,7 @@
 //! | `:path` starts with `/compress` | `compress(x-data)` then `uncompress` of that: local reply 200, body = the round trip, headers `x-compressed-len` (decimal) and `x-zlib-header` (first two compressed bytes, hex) |
 //! | `:path` starts with `/uncompress-garbage` | `uncompress(b"definitely not zlib")`: local reply 200, header `x-status: <status number>` (`ok` if it succeeded) |
 //! | `:path` starts with `/unknown` | calls `declare_property` and `no_such_function`: local reply 200, headers `x-declare-property` and `x-no-such-function` with the status numbers (`ok` if one succeeded) |
+//! | `:path` starts with `/env` | local reply 200 with the VM's environment (WASI `environ_get`, through `std::env::vars`) as the body, one `KEY=VALUE` line each, in the order the host gives |
 //! | `:path` starts with `/report` | local reply 200 with the shared data `log:<x-report-id>` as the body (404 if absent) |
 //! | request header `x-set-path` | sets `:path` to its value |
 //! | request header `x-set-tenant` | sets request header `x-tenant` to its value |
@@ -153,6 +154,10 @@ impl HttpContext for Foreign {
             let head = hex(&packed[..packed.len().min(2)]);
             let headers = vec![("x-compressed-len", len.as_str()), ("x-zlib-header", head.as_str())];
             return self.reply(200, headers, &back.unwrap_or_default());
+        }
+        if path.starts_with("/env") {
+            let body: String = std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect();
+            return self.reply(200, vec![], body.as_bytes());
         }
         if path.starts_with("/uncompress-garbage") {
             let r = hostcalls::call_foreign_function("uncompress", Some(b"definitely not zlib"));

@@ -13,6 +13,7 @@
 //! | `x-t-fetch: <key>` | local reply 200 with the shared data at `<key>` as the body (404 when absent); Pause |
 //! | `x-t-declare: <names>` | sets request header `trailer: <names>` and, in response headers, response header `trailer: <names>` (HTTP/1.1 peers get only declared trailers) |
 //! | request / response body | records each callback's `end_of_stream` |
+//! | `x-t-hold: request` / `response` / `both` | body callbacks with `eos = 0` in that direction answer Pause (the filter buffers the body); its trailers callback then reads the held body as the body buffer, appends `\|held-by-<N>:<length read>` to it, and adds trailer `x-held-<N>: <length read>` |
 //! | final request body callback (`eos = 1`) with `x-t-add: request` or `both` | adds request trailer `x-added-<N>: final-body <probe>`, `<probe>` being the status of reading that trailer just before (`status:2`: the map does not exist yet) |
 //! | final response body callback with `x-t-add: response` or `both` | the same with response trailer `x-added-<N>` |
 //! | request / response trailers | adds `x-trailer-order: <N>`, `x-body-eos-<N>: <eos of every body callback so far, e.g. false,false>`, `x-count-<N>: <num_trailers>`; replaces `x-replace` (if present) with `replaced-by-<N>`; removes `x-remove` |
@@ -20,7 +21,7 @@
 //! | `x-t-local: request-trailers` / `response-trailers` | local reply 418, header `x-local-from: <N>`, body `local from <N>\n`, from that trailers callback; Pause |
 //! | `x-t-close: request-trailers` / `response-trailers` | `proxy_close_stream(HTTP_REQUEST / HTTP_RESPONSE)` from that trailers callback; Pause |
 //! | `x-t-pause: tick` | response trailers: Pause; the root's tick (10 ms) resumes it once 100 ms have passed, adding response trailer `x-resumed-by: tick` first |
-//! | `x-t-pause: callout` | response trailers: `dispatch_http_call(cluster, GET /callout)`, Pause; the answer adds `x-resumed-by: callout <:status>` and resumes |
+//! | `x-t-pause: callout` | response trailers: `dispatch_http_call(cluster, POST /callout, body "ping", trailer x-callout-trailer: <N>)`, Pause; the answer adds `x-resumed-by: callout <:status>` and `x-callout-trailer-echo: <the trailer the upstream echoed, or none>`, and resumes |
 //! | `x-t-log-key: <key>` | `on_log` stores, at shared data `<key>/<N>`, JSON with the probes of request trailer `x-client` (`request_value`), request trailers pairs count and size (`request_pairs`, `request_size`), response trailer `x-up-trailer` (`response_value`), response trailers pairs and size |
 
 use std::cell::RefCell;
@@ -30,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use log::{debug, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -176,6 +177,7 @@ struct Control {
     pause: String,
     local: String,
     close: String,
+    hold: String,
     declare: Option<String>,
     log_key: Option<String>,
 }
@@ -204,6 +206,20 @@ impl Trailers {
             hostcalls::set_map_value(map, "x-replace", Some(&format!("replaced-by-{name}"))).unwrap();
         }
         hostcalls::set_map_value(map, "x-remove", None).unwrap();
+    }
+
+    fn wants_hold(&self, direction: &str) -> bool {
+        self.control.hold == direction || self.control.hold == "both"
+    }
+
+    /// In a trailers callback of a filter that held the body: appends `|held-by-<N>:<len>` to the body it
+    /// reads, and adds trailer `x-held-<N>: <len>`.
+    fn rewrite_held(&self, map: MapType, body: BufferType) {
+        let name = self.name();
+        let held = hostcalls::get_buffer(body, 0, usize::MAX).unwrap().unwrap_or_default();
+        let tail = format!("|held-by-{name}:{}", held.len());
+        hostcalls::set_buffer(body, held.len(), 0, tail.as_bytes()).unwrap();
+        hostcalls::add_map_value(map, &format!("x-held-{name}"), &held.len().to_string()).unwrap();
     }
 
     fn wants_add(&self, direction: &str) -> bool {
@@ -237,6 +253,11 @@ impl Context for Trailers {
             self.get_http_call_response_header(":status").unwrap_or_default()
         };
         self.add_http_response_trailer("x-resumed-by", &format!("callout {status}"));
+        // The upstream echoes the callout's trailers in its JSON body.
+        let body = self.get_http_call_response_body(0, usize::MAX).unwrap_or_default();
+        let echoed = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let trailer = echoed.as_ref().and_then(|v| v["trailers"]["x-callout-trailer"].as_str()).unwrap_or("none");
+        self.add_http_response_trailer("x-callout-trailer-echo", trailer);
         self.resume_http_response();
     }
 }
@@ -250,6 +271,7 @@ impl HttpContext for Trailers {
             pause: mine("x-t-pause"),
             local: mine("x-t-local"),
             close: mine("x-t-close"),
+            hold: mine("x-t-hold"),
             declare: get("x-t-declare"),
             log_key: get("x-t-log-key"),
         };
@@ -273,6 +295,9 @@ impl HttpContext for Trailers {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         debug!("trailers {}: on_http_request_body ({body_size} bytes, eos {end_of_stream})", self.id);
         self.request_eos.push(end_of_stream);
+        if !end_of_stream && self.wants_hold("request") {
+            return Action::Pause;
+        }
         if end_of_stream && self.wants_add("request") {
             let before = probe(REQUEST_TRAILERS, &format!("x-added-{}", self.name()));
             self.add_http_request_trailer(&format!("x-added-{}", self.name()), &format!("final-body {before}"));
@@ -283,6 +308,9 @@ impl HttpContext for Trailers {
     fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
         debug!("trailers {}: on_http_request_trailers ({num_trailers})", self.id);
         self.edit(MapType::HttpRequestTrailers, num_trailers, &self.request_eos);
+        if self.wants_hold("request") {
+            self.rewrite_held(MapType::HttpRequestTrailers, BufferType::HttpRequestBody);
+        }
         if self.local("request-trailers") {
             return Action::Pause;
         }
@@ -299,6 +327,9 @@ impl HttpContext for Trailers {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         debug!("trailers {}: on_http_response_body ({body_size} bytes, eos {end_of_stream})", self.id);
         self.response_eos.push(end_of_stream);
+        if !end_of_stream && self.wants_hold("response") {
+            return Action::Pause;
+        }
         if end_of_stream && self.wants_add("response") {
             let before = probe(RESPONSE_TRAILERS, &format!("x-added-{}", self.name()));
             self.add_http_response_trailer(&format!("x-added-{}", self.name()), &format!("final-body {before}"));
@@ -309,6 +340,9 @@ impl HttpContext for Trailers {
     fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
         debug!("trailers {}: on_http_response_trailers ({num_trailers})", self.id);
         self.edit(MapType::HttpResponseTrailers, num_trailers, &self.response_eos);
+        if self.wants_hold("response") {
+            self.rewrite_held(MapType::HttpResponseTrailers, BufferType::HttpResponseBody);
+        }
         let name = self.name().to_owned();
         self.add_http_response_trailer(&format!("x-request-trailer-{name}"), &probe(REQUEST_TRAILERS, "x-client"));
         let one = self.get_property(vec!["response", "trailers", "x-up-trailer"]);
@@ -327,8 +361,10 @@ impl HttpContext for Trailers {
                 Action::Pause
             }
             "callout" => {
-                let headers = vec![(":method", "GET"), (":path", "/callout"), (":authority", "callout.internal")];
-                match self.dispatch_http_call(&self.config.cluster, headers, None, vec![], Duration::from_secs(5)) {
+                let headers = vec![(":method", "POST"), (":path", "/callout"), (":authority", "callout.internal")];
+                let trailers = vec![("x-callout-trailer", self.name())];
+                let body = Some(&b"ping"[..]);
+                match self.dispatch_http_call(&self.config.cluster, headers, body, trailers, Duration::from_secs(5)) {
                     Ok(_) => Action::Pause,
                     Err(status) => {
                         self.add_http_response_trailer("x-resumed-by", &format!("dispatch failed {status:?}"));
