@@ -58,6 +58,32 @@ impl TestGateway {
         self.gateway().admin_addr()
     }
 
+    /// One admin API request with the gateway's bearer token: the status and the JSON answer (`Null` when
+    /// the body is not JSON).
+    pub async fn admin_call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        use http_body_util::BodyExt;
+        let stream = tokio::net::TcpStream::connect(self.admin()).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "admin")
+            .header("authorization", format!("Bearer {}", self.gateway().admin_token()))
+            .header("content-type", content_type)
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+    }
+
     /// Shuts down, waiting for the drain, off the async runtime.
     pub async fn shutdown(mut self) {
         if let Some(g) = self.gateway.take() {

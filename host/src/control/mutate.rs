@@ -303,11 +303,7 @@ impl Control {
     pub fn remove_route(&self, id: &str) -> Result<Applied, ControlError> {
         self.not_in_file("route", id)?;
         self.change(|state, _| {
-            if state.route(id).is_none() {
-                return Err(ControlError::NotFound(format!(
-                    "no route \"{id}\" in the registry; `weir route list` shows them"
-                )));
-            }
+            stored_route(state, id)?;
             let order = state.routes.iter().filter(|(i, _)| i != id).map(|(i, _)| i.clone()).collect();
             Ok((Change { remove_routes: vec![id.to_string()], route_order: Some(order), ..Change::default() }, ()))
         })
@@ -319,12 +315,7 @@ impl Control {
     pub fn attach(&self, id: &str, spec: AttachSpec) -> Result<(Applied, String), ControlError> {
         self.not_in_file("route", id)?;
         self.change(|state, _| {
-            let Some(route) = state.route(id) else {
-                return Err(ControlError::NotFound(format!(
-                    "no route \"{id}\" in the registry; `weir route list` shows them"
-                )));
-            };
-            let mut route = route.clone();
+            let mut route = stored_route(state, id)?;
             let version = resolve(state, &spec.filter)?;
             let name = spec.name.clone().unwrap_or_else(|| version.name.clone());
             let mut chain: Vec<Value> = route.get("filters").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -358,12 +349,7 @@ impl Control {
     pub fn detach(&self, id: &str, name: &str) -> Result<Applied, ControlError> {
         self.not_in_file("route", id)?;
         self.change(|state, _| {
-            let Some(route) = state.route(id) else {
-                return Err(ControlError::NotFound(format!(
-                    "no route \"{id}\" in the registry; `weir route list` shows them"
-                )));
-            };
-            let mut route = route.clone();
+            let mut route = stored_route(state, id)?;
             let mut chain: Vec<Value> = route.get("filters").and_then(Value::as_array).cloned().unwrap_or_default();
             let before = chain.len();
             chain.retain(|f| f.get("name").and_then(Value::as_str) != Some(name));
@@ -475,6 +461,13 @@ impl Control {
         }
         Ok(())
     }
+}
+
+/// A registry route's JSON, or the "no route" error.
+fn stored_route(state: &State, id: &str) -> Result<Value, ControlError> {
+    state.route(id).cloned().ok_or_else(|| {
+        ControlError::NotFound(format!("no route \"{id}\" in the registry; `weir route list` shows them"))
+    })
 }
 
 fn sort_outcome(out: &mut Outcomes, name: &str, stored: Option<&Value>, new: &Value) {

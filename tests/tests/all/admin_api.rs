@@ -68,19 +68,5 @@ async fn call(
     content_type: &str,
     body: &str,
 ) -> anyhow::Result<(u16, Value)> {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::TcpStream::connect(gw.admin()).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "admin")
-        .header("authorization", format!("Bearer {}", gw.gateway().admin_token()))
-        .header("content-type", content_type)
-        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))?;
-    let resp = sender.send_request(req).await?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    gw.admin_call(method, path, content_type, body.as_bytes().to_vec()).await
 }

@@ -11,27 +11,16 @@ use weir_tests::TestGateway;
 
 /// One admin API call: (status, JSON body).
 async fn admin(gw: &TestGateway, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::TcpStream::connect(gw.admin()).await.expect("connect admin");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
-    tokio::spawn(conn);
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "admin")
-        .header("authorization", format!("Bearer {}", gw.gateway().admin_token()))
-        .header("content-type", content_type)
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .expect("request");
-    let resp = sender.send_request(req).await.expect("admin answers");
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    gw.admin_call(method, path, content_type, body).await.expect("admin answers")
 }
 
 async fn api(gw: &TestGateway, method: &str, path: &str, body: Value) -> (u16, Value) {
     admin(gw, method, path, "application/json", serde_json::to_vec(&body).expect("json")).await
+}
+
+/// Attaches `spec` (the API's attachment JSON) to route `api`; the status.
+async fn attach(gw: &TestGateway, spec: Value) -> u16 {
+    api(gw, "POST", "/api/v1/routes/api/filters", spec).await.0
 }
 
 async fn push(gw: &TestGateway, file: &str, name: &str, version: &str) -> (u16, Value) {
@@ -142,17 +131,7 @@ async fn attach_upgrade_rollback_reconfigure_and_detach_take_effect_without_a_re
     assert_eq!(seen(&gw, "/a").await, (200, String::new(), "one".into()), "version 2 is the headers filter");
 
     // Rollback, and a configuration change.
-    assert_eq!(
-        api(
-            &gw,
-            "POST",
-            "/api/v1/routes/api/filters",
-            json!({"filter": "tagger@1.0.0", "configuration": {"name": "uno"}})
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(attach(&gw, json!({"filter": "tagger@1.0.0", "configuration": {"name": "uno"}})).await, 200);
     assert_eq!(seen(&gw, "/a").await, (200, "uno".into(), String::new()));
 
     // A second attachment first in the chain, then moved last.
@@ -165,12 +144,7 @@ async fn attach_upgrade_rollback_reconfigure_and_detach_take_effect_without_a_re
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(seen(&gw, "/a").await.1, "two, uno", "request callbacks in chain order");
-    assert_eq!(
-        api(&gw, "POST", "/api/v1/routes/api/filters", json!({"filter": "tagger@1", "name": "second", "position": 5}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(attach(&gw, json!({"filter": "tagger@1", "name": "second", "position": 5})).await, 200);
     assert_eq!(seen(&gw, "/a").await.1, "uno, two", "moved to the end, configuration kept");
 
     // Removing an attached version is refused; detaching then removing works.
@@ -196,17 +170,7 @@ async fn attach_upgrade_rollback_reconfigure_and_detach_take_effect_without_a_re
 async fn a_configuration_the_filter_refuses_is_not_activated_and_the_answer_carries_its_log_lines() {
     let (_up, gw) = gateway_with_route().await;
     assert_eq!(push(&gw, filters::ADD_HEADER_WASM, "tagger", "1.0.0").await.0, 201);
-    assert_eq!(
-        api(
-            &gw,
-            "POST",
-            "/api/v1/routes/api/filters",
-            json!({"filter": "tagger@1.0.0", "configuration": {"name": "ok"}})
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(attach(&gw, json!({"filter": "tagger@1.0.0", "configuration": {"name": "ok"}})).await, 200);
     let (_, before) = api(&gw, "GET", "/api/v1/config", Value::Null).await;
 
     let (status, body) =
@@ -248,17 +212,7 @@ async fn a_configuration_the_filter_refuses_is_not_activated_and_the_answer_carr
 async fn a_request_in_flight_during_a_swap_finishes_on_the_version_it_started_with() {
     let (_up, gw) = gateway_with_route().await;
     assert_eq!(push(&gw, filters::ADD_HEADER_WASM, "tagger", "1.0.0").await.0, 201);
-    assert_eq!(
-        api(
-            &gw,
-            "POST",
-            "/api/v1/routes/api/filters",
-            json!({"filter": "tagger@1.0.0", "configuration": {"name": "old"}})
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(attach(&gw, json!({"filter": "tagger@1.0.0", "configuration": {"name": "old"}})).await, 200);
     let addr = gw.main();
     let slow = tokio::spawn(async move { get_with(addr, "shop.test", "/slow/600", &[]).await.expect("slow request") });
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
