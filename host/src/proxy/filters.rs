@@ -7,14 +7,17 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 /// The request as filters see it: `:authority`, `:path`, `:method`, `:scheme`, then the headers.
-pub fn request_headers(parts: &http::request::Parts, authority: &[u8], tls: bool) -> Headers {
+///
+/// The headers move into the view (no copy); [`apply_request`] gives them back.
+pub fn request_headers(parts: &mut http::request::Parts, authority: &[u8], tls: bool) -> Headers {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    Headers::request(authority, path, &parts.method, tls, parts.headers.clone())
+    Headers::request(authority, path, &parts.method, tls, std::mem::take(&mut parts.headers))
 }
 
-/// The response as filters see it: `:status`, then the headers.
-pub fn response_headers(status: StatusCode, headers: &HeaderMap) -> Headers {
-    Headers::response(status, headers.clone())
+/// The response as filters see it: `:status`, then the headers (moved in; [`apply_response`] gives them
+/// back).
+pub fn response_headers(status: StatusCode, headers: HeaderMap) -> Headers {
+    Headers::response(status, headers)
 }
 
 /// Headers from pairs, pseudo-headers and invalid entries left out.
@@ -23,32 +26,37 @@ fn headers_from(pairs: &Pairs) -> HeaderMap {
 }
 
 /// Applies the filters' view back to the request: method, path (and query), Host, headers. A request no
-/// filter changed stays as it is.
-pub fn apply_request(parts: &mut http::request::Parts, view: &Headers) {
+/// filter changed gets its headers back as they were.
+pub fn apply_request(parts: &mut http::request::Parts, view: Headers) {
     if !view.changed() {
+        parts.headers = view.into_map();
         return;
     }
-    let mut headers = view.map().clone();
-    if let Some(m) = view.pseudo(b":method").and_then(|m| Method::from_bytes(m).ok()) {
+    let (method, path, authority) = (
+        view.pseudo(b":method").and_then(|m| Method::from_bytes(m).ok()),
+        view.pseudo(b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok()),
+        view.pseudo(b":authority").and_then(|a| HeaderValue::from_bytes(a).ok()),
+    );
+    let mut headers = view.into_map();
+    if let Some(m) = method {
         parts.method = m;
     }
-    if let Some(p) = view.pseudo(b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok()) {
+    if let Some(p) = path {
         parts.uri = http::Uri::from(p);
     }
-    if let Some(a) = view.pseudo(b":authority").and_then(|a| HeaderValue::from_bytes(a).ok()) {
+    if let Some(a) = authority {
         headers.insert(http::header::HOST, a);
     }
     parts.headers = headers;
 }
 
-/// Applies the filters' view back to a response: status and headers. A response no filter changed stays
-/// as it is.
+/// Applies the filters' view back to a response: status and headers. A response no filter changed gets its
+/// headers back as they were.
 pub fn apply_response(status: &mut StatusCode, headers: &mut HeaderMap, view: Headers) {
-    if !view.changed() {
-        return;
-    }
-    if let Some(s) = view.pseudo(b":status").and_then(|s| StatusCode::from_bytes(s).ok()) {
-        *status = s;
+    if view.changed() {
+        if let Some(s) = view.pseudo(b":status").and_then(|s| StatusCode::from_bytes(s).ok()) {
+            *status = s;
+        }
     }
     *headers = view.into_map();
 }
@@ -82,16 +90,18 @@ mod tests {
             .body(())
             .unwrap();
         let (mut parts, _) = req.into_parts();
-        let mut view = request_headers(&parts, b"x.test", false);
+        let view = request_headers(&mut parts, b"x.test", false);
         let pairs: Vec<_> = view.iter().take(2).collect();
         assert_eq!(pairs, [(&b":authority"[..], &b"x.test"[..]), (&b":path"[..], &b"/a?b=1"[..])]);
-        apply_request(&mut parts, &view);
+        apply_request(&mut parts, view);
         assert_eq!(parts.uri, "/a?b=1", "untouched");
+        assert_eq!(parts.headers.len(), 2, "the headers are back");
+        let mut view = request_headers(&mut parts, b"x.test", false);
         view.replace(b":path", b"/rewritten?c=2");
         view.replace(b":method", b"POST");
         view.add(b"x-new", b"yes");
         view.add(b"bad header", b"dropped");
-        apply_request(&mut parts, &view);
+        apply_request(&mut parts, view);
         assert_eq!(parts.method, Method::POST);
         assert_eq!(parts.uri, "/rewritten?c=2");
         assert_eq!(parts.headers["host"], "x.test");

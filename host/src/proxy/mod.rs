@@ -466,7 +466,7 @@ impl Pipeline {
         resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
         completion.code_details("via_upstream");
         if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
-            let view = filters::response_headers(resp.status(), resp.headers());
+            let view = filters::response_headers(resp.status(), std::mem::take(resp.headers_mut()));
             let eos = resp.body().is_end_stream();
             match Box::pin(run_response_headers(filters, chain, &mut s, view, eos, chain.len())).await {
                 ResponseVerdict::Continue(view) => {
@@ -519,7 +519,7 @@ impl Pipeline {
         let info = Some(info);
         match run_request_headers(filters, &info, chain, &mut streams, view, end_of_stream).await {
             RequestVerdict::Continue(view) => {
-                filters::apply_request(parts, &view);
+                filters::apply_request(parts, view);
                 Ok((streams, completion))
             }
             RequestVerdict::Respond { response, upto } => {
@@ -559,7 +559,7 @@ impl Pipeline {
         mut completion: Completion,
     ) -> Response<ResponseBody> {
         let Some(filters) = &self.filters else { return direct_response(status, &headers, &body, completion) };
-        let view = filters::response_headers(status, &headers);
+        let view = filters::response_headers(status, std::mem::take(&mut headers));
         let verdict = run_response_headers(filters, chain, &mut streams, view, body.is_empty(), upto).await;
         completion.filter_streams = Some(streams);
         match verdict {
