@@ -51,6 +51,14 @@ impl Builder {
         Ok(runtime)
     }
 
+    /// Drops the compiled module of a removed filter version, unless something still uses it.
+    pub fn forget_module(&self, digest_hex: &str) {
+        let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if runtime.is_some_and(|r| r.forget(digest_hex)) {
+            tracing::debug!(digest = digest_hex, "compiled module of a removed filter version dropped");
+        }
+    }
+
     /// One pipeline per worker for `config`. `previous` (the pipelines being replaced, by worker) lends
     /// its unchanged clusters; `blob` reads registry modules by sha256 hex.
     pub fn pipelines(

@@ -230,12 +230,18 @@ impl Control {
                 )));
             }
             let mut change = Change { remove_filters: vec![(f.name.clone(), f.version.clone())], ..Change::default() };
-            if !state.digest_shared(&f.digest, (&f.name, &f.version)) {
+            let last = !state.digest_shared(&f.digest, (&f.name, &f.version));
+            if last {
                 change.remove_blobs.push(f.digest_hex().to_string());
             }
-            Ok((change, ()))
+            Ok((change, last.then(|| f.digest_hex().to_string())))
         })
-        .map(|(a, ())| a)
+        .map(|(applied, gone)| {
+            if let Some(hex) = gone {
+                self.builder.forget_module(&hex);
+            }
+            applied
+        })
     }
 
     /// Creates or replaces a registry cluster (the configuration file's cluster shape).

@@ -154,6 +154,19 @@ impl WasmRuntime {
     pub fn cached_modules(&self) -> usize {
         self.modules.lock().map(|m| m.len()).unwrap_or(0)
     }
+
+    /// Drops the compiled module with this digest (hex) unless something still uses it (a VM, a plan, a
+    /// caller): a removed filter version does not stay in memory. Returns whether it was dropped.
+    pub fn forget(&self, digest: &str) -> bool {
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        if modules.get(digest).is_none_or(|m| Arc::strong_count(m) > 1) {
+            return false;
+        }
+        modules.remove(digest);
+        let mut restricted = self.restricted.lock().unwrap_or_else(|e| e.into_inner());
+        restricted.retain(|key, m| !(key.starts_with(digest) && Arc::strong_count(m) == 1));
+        true
+    }
 }
 
 impl Drop for WasmRuntime {

@@ -87,6 +87,12 @@ fn configure_accepts_or_refuses_with_the_filters_words() {
     // Compiled once per digest.
     rt.load("cfg-again", module(ABI, CONFIGURE).as_bytes()).expect("loads");
     assert_eq!(rt.cached_modules(), 1);
+    // Kept while a VM holds it; forgotten once nothing does.
+    let digest = m.digest.clone();
+    assert!(!rt.forget(&digest), "a VM uses it");
+    drop((vm, m));
+    assert!(rt.forget(&digest));
+    assert_eq!(rt.cached_modules(), 0);
 }
 
 #[test]
