@@ -170,6 +170,10 @@ async fn the_cli_changes_a_running_gateway_and_the_changes_survive_a_restart() -
     let applied = ok(cli(dir, &admin, &["apply", "-f", &doc.display().to_string()]));
     assert!(applied.starts_with("routes created: more\napplied "), "{applied}");
     assert_eq!(get_with(addr, "shop.test", "/more", &[]).await?.json()["headers"]["x-add-header"], "applied");
+    std::fs::write(dir.join("tagger.json"), r#"{"name": "from-file"}"#)?;
+    ok(cli(dir, &admin, &["route", "attach", "api", "tagger", "--config", "tagger.json"]));
+    let reply = get_with(addr, "shop.test", "/api/file", &[]).await?;
+    assert_eq!(reply.json()["headers"]["x-add-header"], "from-file", "--config reads a JSON file");
     assert!(ok(cli(dir, &admin, &["route", "detach", "api", "tagger"]))
         .starts_with("detached tagger from route api (generation "));
     assert!(ok(cli(dir, &admin, &["route", "rm", "more"])).starts_with("route more removed (generation "));
