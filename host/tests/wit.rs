@@ -615,10 +615,10 @@ fn the_host_calls_every_callback_with_the_wit_signature() {
         let root = vm.create_root(Arc::from("wit/test"), plugin, Arc::from(&b"config"[..])).expect("root context");
         let stream = vm.create_http_context(root, None).expect("stream context");
         vm.on_request_headers(stream, Default::default(), false).expect("request headers");
-        vm.on_body(stream, true, b"body".to_vec(), false).expect("request body");
+        vm.on_body(stream, true, b"body".to_vec(), false).map_err(|(e, _)| e).expect("request body");
         vm.on_trailers(stream, true, Default::default(), None).expect("request trailers");
         vm.on_response_headers(stream, Default::default(), false).expect("response headers");
-        vm.on_body(stream, false, b"body".to_vec(), false).expect("response body");
+        vm.on_body(stream, false, b"body".to_vec(), false).map_err(|(e, _)| e).expect("response body");
         vm.on_trailers(stream, false, Default::default(), None).expect("response trailers");
         vm.on_tick(root).expect("tick");
         vm.on_queue_ready(root, 1).expect("queue ready");

@@ -195,7 +195,7 @@ impl Stage {
             };
         };
         vm.set_tag(self.tag.clone());
-        let result = vm.on_body(self.id, request, input.clone(), end_of_stream);
+        let result = vm.on_body(self.id, request, input, end_of_stream);
         let created = match &result {
             Ok(_) if end_of_stream => vm.stream_trailers(self.id, request),
             _ => None,
@@ -206,7 +206,7 @@ impl Stage {
                 drop(slot);
                 ok
             }
-            Err(e) => {
+            Err((e, input)) => {
                 slot.note_failure();
                 drop(slot);
                 tracing::error!(filter = %self.name, error = %e, "filter failed in a body callback");

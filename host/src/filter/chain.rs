@@ -36,8 +36,10 @@ impl ChainStreams {
         for ctx in self.contexts.drain(..).rev().flatten() {
             let mut slot = ctx.slot.lock().unwrap_or_else(|e| e.into_inner());
             // A stream that ends while paused (the client went away) leaves no waiter behind.
-            slot.waiters.remove(&(ctx.id, true));
-            slot.waiters.remove(&(ctx.id, false));
+            if !slot.waiters.is_empty() {
+                slot.waiters.remove(&(ctx.id, true));
+                slot.waiters.remove(&(ctx.id, false));
+            }
             if slot.generation != ctx.generation {
                 continue; // the VM was replaced: its contexts are gone with it
             }

@@ -410,14 +410,15 @@ impl Vm {
     }
 
     /// `proxy_on_request_body` / `proxy_on_response_body` with one chunk; returns the outcome and the
-    /// chunk as the filter left it.
+    /// chunk as the filter left it. On failure the chunk comes back with the error (a fail-open filter's
+    /// stream goes on with it), so the caller never keeps a copy.
     pub fn on_body(
         &mut self,
         id: u32,
         request: bool,
         chunk: Vec<u8>,
         end_of_stream: bool,
-    ) -> Result<(Outcome, Vec<u8>), VmError> {
+    ) -> Result<(Outcome, Vec<u8>), (VmError, Vec<u8>)> {
         let http = self.http.clone();
         let f = if request { http.request_body.as_ref() } else { http.response_body.as_ref() };
         let Some(f) = f else {
@@ -439,8 +440,10 @@ impl Vm {
             }
             None => Vec::new(),
         };
-        let action = action?;
-        Ok((self.take_outcome(id, action), body))
+        match action {
+            Ok(action) => Ok((self.take_outcome(id, action), body)),
+            Err(e) => Err((e, body)),
+        }
     }
 
     /// `proxy_on_request_trailers` / `proxy_on_response_trailers` with `trailers`; returns the outcome and the
