@@ -10,6 +10,11 @@
 //! the nested build never fights the outer one over a lock, and `cargo clean` removes them. The script
 //! reruns only when a file under `filters/` (outside a stray `filters/target/`) or this script changes,
 //! so after deleting `target/wasm-filters` by hand, `touch tests/build.rs`.
+//!
+//! It also builds the shipped filters of the root workspace's `filters/` (each folder with a `Cargo.toml`, a
+//! workspace member) with `--profile filter` into the same dir, and writes one constant per module, named after
+//! its `[lib] name` (`JWT_AUTH_WASM`), plus `SHIPPED`. Those rerun the script when their folder, `sdk/`, or the
+//! root `Cargo.toml`/`Cargo.lock` change.
 
 use std::env;
 use std::ffi::OsStr;
@@ -34,8 +39,25 @@ fn main() {
 
     ensure_wasm_target();
 
+    let root = manifest_dir.parent().expect("tests/ has a parent").to_path_buf();
+    let shipped_dir = root.join("filters");
+    let shipped = shipped_crates(&shipped_dir);
+    for file in ["Cargo.toml", "Cargo.lock", "sdk"] {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    for (dir_name, _, _) in &shipped {
+        println!("cargo:rerun-if-changed={}", shipped_dir.join(dir_name).display());
+    }
+
     let target_dir = wasm_target_dir(&out_dir);
-    build_filters(&workspace_manifest, &target_dir);
+    build_filters(&workspace_manifest, &target_dir, &["--release"]);
+    if !shipped.is_empty() {
+        let mut args = vec!["--profile", "filter"];
+        for (_, package, _) in &shipped {
+            args.extend(["-p", package.as_str()]);
+        }
+        build_filters(&root.join("Cargo.toml"), &target_dir, &args);
+    }
 
     let release_dir = target_dir.join(WASM_TARGET).join("release");
     let mut generated = String::from(
@@ -65,7 +87,51 @@ fn main() {
         all.trim_end_matches(", ")
     )
     .unwrap();
+    let filter_dir = target_dir.join(WASM_TARGET).join("filter");
+    let mut all = String::new();
+    for (dir_name, package, lib_name) in &shipped {
+        let wasm = filter_dir.join(format!("{lib_name}.wasm"));
+        let bytes =
+            fs::read(&wasm).unwrap_or_else(|e| panic!("the shipped build did not produce {}: {e}", wasm.display()));
+        assert!(bytes.starts_with(b"\0asm"), "{} is not a WebAssembly module", wasm.display());
+        let wasm = wasm.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", wasm.display()));
+        let constant = format!("{}_WASM", lib_name.to_ascii_uppercase());
+        writeln!(
+            generated,
+            "/// The shipped `{package}` filter (`filters/{dir_name}`), built with `--profile filter`.\n\
+             pub const {constant}: &str = {wasm:?};"
+        )
+        .unwrap();
+        write!(all, "({package:?}, {constant}), ").unwrap();
+    }
+    writeln!(
+        generated,
+        "\n/// Every shipped filter of `filters/`: (package name, path of its `.wasm`), sorted by name.\n\
+         pub const SHIPPED: &[(&str, &str)] = &[{}];",
+        all.trim_end_matches(", ")
+    )
+    .unwrap();
     write_if_changed(&out_dir.join("filters.rs"), &generated);
+}
+
+/// `(folder, package name, lib name)` of every shipped filter crate in the root `filters/`, sorted by package.
+fn shipped_crates(filters_dir: &Path) -> Vec<(String, String, String)> {
+    let Ok(entries) = fs::read_dir(filters_dir) else { return Vec::new() };
+    let mut crates = Vec::new();
+    for entry in entries {
+        let path = entry.expect("reading filters/").path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+        let dir_name = path.file_name().and_then(OsStr::to_str).expect("UTF-8 folder name").to_owned();
+        let package = package_name(&text, &manifest);
+        let lib = table_value(&text, "[lib]", "name").unwrap_or_else(|| package.replace('-', "_"));
+        crates.push((dir_name, package, lib));
+    }
+    crates.sort_by(|a, b| a.1.cmp(&b.1));
+    crates
 }
 
 /// `(folder, package name)` of every crate in `filters/`, sorted by package name: each folder with a
@@ -90,17 +156,23 @@ fn filter_crates(filters_dir: &Path) -> Vec<(String, String)> {
 
 /// The `name` of the `[package]` table, read line by line (no TOML parser among build-dependencies).
 fn package_name(manifest_text: &str, manifest: &Path) -> String {
-    let mut in_package = false;
+    table_value(manifest_text, "[package]", "name")
+        .unwrap_or_else(|| panic!("no [package] name in {}", manifest.display()))
+}
+
+/// The string value of `key` in `table` (`[lib]`), read line by line.
+fn table_value(manifest_text: &str, table: &str, key: &str) -> Option<String> {
+    let mut in_table = false;
     for line in manifest_text.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package {
-            if let Some(value) = line.strip_prefix("name").map(str::trim_start).and_then(|r| r.strip_prefix('=')) {
-                return value.trim().trim_matches('"').to_owned();
+            in_table = line == table;
+        } else if in_table {
+            if let Some(value) = line.strip_prefix(key).map(str::trim_start).and_then(|r| r.strip_prefix('=')) {
+                return Some(value.trim().trim_matches('"').to_owned());
             }
         }
     }
-    panic!("no [package] name in {}", manifest.display())
+    None
 }
 
 /// Reruns this script when the filters' sources change. The folder is tracked piecewise, not as a whole,
@@ -164,13 +236,14 @@ fn wasm_target_dir(out_dir: &Path) -> PathBuf {
     target.join("wasm-filters")
 }
 
-/// `cargo build --release --target wasm32-wasip1` of the filters workspace; panics with cargo's output
-/// on failure.
-fn build_filters(workspace_manifest: &Path, target_dir: &Path) {
+/// `cargo build <profile args> --target wasm32-wasip1` of a workspace; panics with cargo's output on failure.
+fn build_filters(workspace_manifest: &Path, target_dir: &Path, profile: &[&str]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
+        .arg("build")
+        .args(profile)
+        .args(["--target", WASM_TARGET, "--manifest-path"])
         .arg(workspace_manifest)
         .arg("--target-dir")
         .arg(target_dir);

@@ -14,6 +14,7 @@ mod filters_state;
 mod filters_trailers;
 mod headers;
 mod http2_tls;
+mod jwt_auth;
 mod misbehaving;
 mod registry;
 mod routing;

@@ -1,0 +1,113 @@
+//! The claim checks: time (`exp`, `nbf`, `iat` with skew, maximum lifetime), `iss`, `aud`, required claims and
+//! scopes.
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::failure::Failure;
+
+/// The claim rules of one attachment.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Allowed issuers (empty: any).
+    pub issuers: Vec<String>,
+    /// Accepted audiences (empty: not checked).
+    pub audiences: Vec<String>,
+    /// Clock skew, seconds.
+    pub skew: i64,
+    /// Longest `exp - iat`, seconds.
+    pub max_lifetime: Option<i64>,
+    /// `exp` required.
+    pub require_exp: bool,
+    /// Claims that must be present.
+    pub required_claims: Vec<String>,
+    /// Scopes that must all be present.
+    pub required_scopes: Vec<String>,
+    /// Where the scopes are.
+    pub scope_claim: String,
+}
+
+impl Rules {
+    /// The rules of `config`.
+    pub fn from_config(config: &Config) -> Rules {
+        let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        Rules {
+            issuers: config.issuers.clone(),
+            audiences: config.audiences.clone(),
+            skew: seconds(config.clock_skew_seconds),
+            max_lifetime: config.max_lifetime_seconds.map(seconds),
+            require_exp: config.require_exp,
+            required_claims: config.required_claims.clone(),
+            required_scopes: config.required_scopes.clone(),
+            scope_claim: config.scope_claim.clone(),
+        }
+    }
+
+    /// Checks `claims` at `now` (Unix seconds). Validity checks (401) come before the route's requirements (403).
+    pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<(), Failure> {
+        let exp = time(claims, "exp")?;
+        let nbf = time(claims, "nbf")?;
+        let iat = time(claims, "iat")?;
+        match exp {
+            Some(exp) if now >= exp.saturating_add(self.skew) => return Err(Failure::TokenExpired),
+            None if self.require_exp => return Err(Failure::ExpMissing),
+            _ => {}
+        }
+        let future = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(self.skew) < t);
+        if future(nbf) || future(iat) {
+            return Err(Failure::TokenNotYetValid);
+        }
+        if let Some(max) = self.max_lifetime {
+            match (exp, iat) {
+                (Some(exp), Some(iat)) if exp.saturating_sub(iat) <= max => {}
+                _ => return Err(Failure::LifetimeExceeded),
+            }
+        }
+        if !self.issuers.is_empty() {
+            let iss = claims.get("iss").and_then(Value::as_str);
+            if !iss.is_some_and(|iss| self.issuers.iter().any(|allowed| allowed == iss)) {
+                return Err(Failure::IssuerNotAllowed);
+            }
+        }
+        if !self.audiences.is_empty() {
+            let accepted = |aud: &str| self.audiences.iter().any(|allowed| allowed == aud);
+            let ok = match claims.get("aud") {
+                Some(Value::String(aud)) => accepted(aud),
+                Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(accepted),
+                _ => false,
+            };
+            if !ok {
+                return Err(Failure::AudienceNotAllowed);
+            }
+        }
+        for claim in &self.required_claims {
+            if claims.get(claim).is_none_or(Value::is_null) {
+                return Err(Failure::ClaimMissing);
+            }
+        }
+        if !self.required_scopes.is_empty() {
+            let granted: Vec<&str> = match claims.get(&self.scope_claim) {
+                Some(Value::String(scopes)) => scopes.split(' ').filter(|s| !s.is_empty()).collect(),
+                Some(Value::Array(scopes)) => scopes.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !self.required_scopes.iter().all(|scope| granted.contains(&scope.as_str())) {
+                return Err(Failure::ScopeInsufficient);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A NumericDate claim: absent, or a number (fractions cut); anything else makes the token malformed.
+fn time(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Failure> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(t), _) => Ok(Some(t)),
+            (None, Some(t)) if t.is_finite() => Ok(Some(t.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64)),
+            _ => Err(Failure::TokenMalformed),
+        },
+        Some(_) => Err(Failure::TokenMalformed),
+    }
+}

@@ -1,0 +1,322 @@
+//! The jwt-auth filter: verifies a JWS compact token (HS/RS/PS 256-512, ES256/384, EdDSA) found in a header, a
+//! query parameter or a cookie, against inline JWKS, PEM keys or a remote JWKS fetched through a cluster;
+//! checks its claims; passes chosen claims and the consumer upstream as headers; refuses with RFC 6750 answers
+//! and a stable code per cause. `filters/jwt-auth/README.md` has the configuration and the codes.
+//!
+//! Files: [`config`] (the configuration), [`token`] (parsing and verification), [`keys`] / [`keyset`] (keys and
+//! selection), [`claims`], [`source`] (where the token is), [`output`] (headers upstream), [`remote`] (the
+//! remote JWKS cache), [`failure`] (causes and answers), [`metrics`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use weir_sdk::callout::{CallResult, Token};
+use weir_sdk::context;
+use weir_sdk::prelude::*;
+
+pub mod alg;
+pub mod b64;
+pub mod claims;
+pub mod config;
+pub mod failure;
+pub mod json;
+pub mod keys;
+pub mod keyset;
+pub mod metrics;
+pub mod output;
+pub mod remote;
+pub mod source;
+pub mod token;
+
+use config::Config;
+use failure::Failure;
+use keys::Key;
+use keyset::KeySet;
+use remote::Remote;
+
+/// What one configuration shares with its requests.
+struct Shared {
+    config: Config,
+    rules: claims::Rules,
+    static_keys: KeySet,
+    remote: RefCell<Option<Remote>>,
+    metrics: metrics::Metrics,
+    scopes: String,
+    /// Requests paused until the JWKS fetch in flight answers.
+    waiting: RefCell<Vec<Waiter>>,
+}
+
+/// A request waiting for keys: its stream, token and headers.
+struct Waiter {
+    stream: ContextId,
+    found: source::Found,
+    all: Vec<(String, String)>,
+}
+
+/// The plugin: one per attachment and VM.
+#[derive(Default)]
+pub struct JwtAuth {
+    shared: Option<Rc<Shared>>,
+    fetch: Option<Token>,
+}
+
+fn unix_seconds(now: SystemTime) -> i64 {
+    now.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The static keys of `config`: its inline JWKS and PEM keys.
+fn static_keys(config: &Config) -> Result<KeySet, String> {
+    let mut keys: Vec<Key> = Vec::new();
+    if let Some(jwks) = &config.jwks {
+        let text = match jwks {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let (set, skipped) = KeySet::from_jwks(text.as_bytes()).map_err(|e| format!("`jwks`: {e}"))?;
+        if let Some((index, why)) = skipped.first() {
+            return Err(format!("`jwks.keys[{index}]`: {why}"));
+        }
+        keys.extend(set.into_keys());
+    }
+    for (index, pem) in config.keys.iter().enumerate() {
+        let alg = alg::Algorithm::parse(&pem.alg).ok_or_else(|| format!("`keys[{index}].alg` is not supported"))?;
+        keys.push(Key::from_pem(pem.kid.clone(), alg, &pem.pem).map_err(|e| format!("`keys[{index}]`: {e}"))?);
+    }
+    Ok(KeySet::new(keys))
+}
+
+impl Plugin for JwtAuth {
+    type Config = Config;
+    type Filter = JwtRequest;
+
+    fn on_configure(&mut self, mut config: Config) -> bool {
+        if let Err(why) = config.check() {
+            log::error!("jwt-auth: invalid configuration: {why}");
+            return false;
+        }
+        let static_keys = match static_keys(&config) {
+            Ok(keys) => keys,
+            Err(why) => {
+                log::error!("jwt-auth: invalid configuration: {why}");
+                return false;
+            }
+        };
+        let remote = config.remote_jwks.clone().map(Remote::new);
+        let shared = Shared {
+            rules: claims::Rules::from_config(&config),
+            scopes: config.required_scopes.join(" "),
+            config,
+            static_keys,
+            remote: RefCell::new(remote),
+            metrics: metrics::Metrics::define(),
+            waiting: RefCell::new(Vec::new()),
+        };
+        if let Some(remote) = shared.remote.borrow().as_ref() {
+            let seconds = remote.config.cache_duration_seconds.min(remote.config.refetch_cooldown_seconds).clamp(1, 10);
+            time::set_tick_period(Duration::from_secs(seconds));
+        }
+        self.shared = Some(Rc::new(shared));
+        self.fetch = None;
+        self.on_tick();
+        true
+    }
+
+    fn create_filter(&mut self, stream: ContextId) -> JwtRequest {
+        JwtRequest { shared: self.shared.clone(), stream }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = &self.shared else { return };
+        let now = time::now();
+        // Waiters whose fetch answer was lost (the stream that sent it ended) are settled here.
+        let stale = shared.remote.borrow().as_ref().is_some_and(|r| !r.fetching(now));
+        if stale && !shared.waiting.borrow().is_empty() {
+            shared.settle();
+        }
+        let mut remote = shared.remote.borrow_mut();
+        let Some(remote) = remote.as_mut() else { return };
+        if !remote.refresh_due(now) {
+            return;
+        }
+        match remote.start(now).send() {
+            Ok(token) => self.fetch = Some(token),
+            Err(status) => {
+                remote.abandon();
+                shared.metrics.fetch(false);
+                log::warn!("jwt-auth: cannot fetch the JWKS from cluster {:?}: {status:?}", remote.config.cluster);
+            }
+        }
+    }
+
+    fn on_http_call_response(&mut self, token: Token, answer: CallResult) {
+        if self.fetch != Some(token) {
+            return;
+        }
+        self.fetch = None;
+        if let Some(shared) = &self.shared {
+            shared.accept(answer);
+        }
+    }
+}
+
+impl Shared {
+    /// Takes a JWKS fetch's answer, then settles the requests that waited for it.
+    fn accept(&self, answer: CallResult) {
+        let result = match self.remote.borrow_mut().as_mut() {
+            Some(remote) => remote.accept(answer, time::now()),
+            None => return,
+        };
+        match result {
+            Ok(count) => {
+                self.metrics.fetch(true);
+                log::debug!("jwt-auth: JWKS fetched, {count} keys");
+            }
+            Err(why) => {
+                self.metrics.fetch(false);
+                log::warn!("jwt-auth: {why}; keeping the last good key set");
+            }
+        }
+        self.settle();
+    }
+
+    /// Verifies the waiting requests with the keys there are now, and resumes or refuses each.
+    fn settle(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        for waiter in waiting {
+            if context::set_effective(waiter.stream).is_err() {
+                continue;
+            }
+            let result = self.verify(&waiter.found.token).map_err(|failure| self.no_keys_yet(failure));
+            match result.and_then(|claims| self.admit(&claims, &waiter.found, &waiter.all)) {
+                Ok(()) => http::resume_request(),
+                Err(failure) => _ = self.refuse(failure),
+            }
+        }
+    }
+
+    /// Verifies `token` with every key this configuration has now.
+    fn verify(&self, token: &str) -> Result<Map<String, Value>, Failure> {
+        let remote = self.remote.borrow().as_ref().map(|r| Rc::clone(&r.keys));
+        let mut sets = vec![&self.static_keys];
+        if let Some(remote) = &remote {
+            sets.push(remote);
+        }
+        let now = unix_seconds(time::now());
+        token::verify(token, self.config.max_token_bytes, &sets, &self.rules, now)
+    }
+
+    /// A verified request: the consumer, claim headers, the token removed if so configured.
+    fn admit(
+        &self,
+        claims: &Map<String, Value>,
+        found: &source::Found,
+        all: &[(String, String)],
+    ) -> Result<(), Failure> {
+        let headers = http::request_headers();
+        let consumer = match &self.config.consumer {
+            Some(consumer) => {
+                let name = output::header_value(claims.get(&consumer.claim)).ok_or(Failure::ClaimMissing)?;
+                Some((consumer.clone(), name))
+            }
+            None => None,
+        };
+        output::apply(headers, claims, &self.config.claims_to_headers, consumer.as_ref());
+        if !self.config.forward_token {
+            if let Some(source) = self.config.from.get(found.source) {
+                source::remove(source, headers, all);
+            }
+        }
+        self.metrics.success();
+        Ok(())
+    }
+
+    /// Answers the request with `failure`.
+    fn refuse(&self, failure: Failure) -> Action {
+        self.metrics.failure(failure);
+        log::debug!("jwt-auth: refused: {}", failure.code());
+        let challenge = failure.www_authenticate(&self.config.realm, &self.scopes);
+        let mut headers = vec![("content-type", "application/json"), ("cache-control", "no-store")];
+        if let Some(challenge) = &challenge {
+            headers.push(("www-authenticate", challenge));
+        }
+        let details = format!("jwt_auth_{}", failure.code());
+        http::send_response_with_details(failure.status(), &headers, &failure.body(), &details)
+    }
+}
+
+/// One request.
+pub struct JwtRequest {
+    shared: Option<Rc<Shared>>,
+    stream: ContextId,
+}
+
+impl Shared {
+    /// An unknown `kid` while no key exists at all is the keys' fault, not the token's.
+    fn no_keys_yet(&self, failure: Failure) -> Failure {
+        let loaded = self.remote.borrow().as_ref().is_none_or(Remote::loaded);
+        if failure == Failure::KidUnknown && !loaded && self.static_keys.is_empty() {
+            Failure::JwksUnavailable
+        } else {
+            failure
+        }
+    }
+}
+
+impl HttpFilter for JwtRequest {
+    fn on_request_headers(&mut self, headers: Headers, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            return http::send_response(503, &[], b"");
+        };
+        let all = headers.all();
+        for output in shared.config.output_headers() {
+            if all.iter().any(|(name, _)| name.eq_ignore_ascii_case(output)) {
+                headers.remove(output);
+            }
+        }
+        let found = match source::find(&shared.config.from, &all) {
+            Ok(Some(found)) => found,
+            Ok(None) => return shared.refuse(Failure::TokenMissing),
+            Err(failure) => return shared.refuse(failure),
+        };
+        match shared.verify(&found.token) {
+            Ok(claims) => match shared.admit(&claims, &found, &all) {
+                Ok(()) => Action::Continue,
+                Err(failure) => shared.refuse(failure),
+            },
+            Err(Failure::KidUnknown) => {
+                // Wait for the fetch in flight, or start one (at most one per cooldown), or refuse.
+                let now = time::now();
+                let call = match shared.remote.borrow_mut().as_mut() {
+                    Some(remote) if remote.fetching(now) => Ok(None),
+                    Some(remote) if remote.refetch_allowed(now) => Ok(Some(remote.start_for_kid(now))),
+                    _ => Err(()),
+                };
+                let Ok(call) = call else { return shared.refuse(shared.no_keys_yet(Failure::KidUnknown)) };
+                if let Some(call) = call {
+                    let sent = call.dispatch(|me: &mut JwtRequest, answer: CallResult| {
+                        if let Some(shared) = me.shared.clone() {
+                            shared.accept(answer);
+                        }
+                    });
+                    if let Err(status) = sent {
+                        if let Some(remote) = shared.remote.borrow_mut().as_mut() {
+                            remote.abandon();
+                        }
+                        log::warn!("jwt-auth: cannot fetch the JWKS: {status:?}");
+                        return shared.refuse(shared.no_keys_yet(Failure::KidUnknown));
+                    }
+                }
+                shared.waiting.borrow_mut().push(Waiter { stream: self.stream, found, all });
+                Action::Pause
+            }
+            Err(failure) => shared.refuse(failure),
+        }
+    }
+}
+
+weir_sdk::filter!(JwtAuth);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+//! What a verified token adds to the request: chosen claims and the consumer identity as headers.
+
+use serde_json::{Map, Value};
+use weir_sdk::http::Headers;
+
+use crate::config::{ClaimHeader, Consumer};
+
+/// The longest header value written; a longer claim is left out.
+const MAX_VALUE_BYTES: usize = 4096;
+
+/// A claim as a header value: strings as they are, arrays of strings joined with `,`, other values as compact
+/// JSON; `None` when absent, null, too long, or holding control characters (no header injection).
+pub fn header_value(value: Option<&Value>) -> Option<String> {
+    let text = match value? {
+        Value::Null => return None,
+        Value::String(text) => text.clone(),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
+        }
+        other => other.to_string(),
+    };
+    let clean = text.len() <= MAX_VALUE_BYTES && !text.chars().any(char::is_control);
+    clean.then_some(text)
+}
+
+/// Writes the configured claims and the consumer to `headers` (their incoming copies were removed before).
+pub fn apply(
+    headers: Headers,
+    claims: &Map<String, Value>,
+    outputs: &[ClaimHeader],
+    consumer: Option<&(Consumer, String)>,
+) {
+    for output in outputs {
+        if let Some(value) = header_value(claims.get(&output.claim)) {
+            headers.set(&output.header, &value);
+        }
+    }
+    if let Some((consumer, name)) = consumer {
+        headers.set(&consumer.header, name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn renders_claims_as_header_values() {
+        let long = "x".repeat(5000);
+        let table = [
+            (json!("ada"), Some("ada")),
+            (json!(42), Some("42")),
+            (json!(true), Some("true")),
+            (json!(["a", "b"]), Some("a,b")),
+            (json!({"k": 1}), Some(r#"{"k":1}"#)),
+            (json!(null), None),
+            (json!("a\r\nx-admin: 1"), None),
+            (json!(long), None),
+        ];
+        for (value, want) in table {
+            assert_eq!(super::header_value(Some(&value)).as_deref(), want, "{value}");
+        }
+    }
+}
