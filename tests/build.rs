@@ -114,22 +114,33 @@ fn main() {
     write_if_changed(&out_dir.join("filters.rs"), &generated);
 }
 
-/// `(folder, package name, lib name)` of every shipped filter crate in the root `filters/`, sorted by package.
-fn shipped_crates(filters_dir: &Path) -> Vec<(String, String, String)> {
-    let Ok(entries) = fs::read_dir(filters_dir) else { return Vec::new() };
-    let mut crates = Vec::new();
+/// `(folder, manifest path, manifest text)` of each folder of `dir` that holds a `Cargo.toml`.
+fn manifests(dir: &Path) -> Vec<(String, PathBuf, String)> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut out = Vec::new();
     for entry in entries {
-        let path = entry.expect("reading filters/").path();
+        let path = entry.expect("reading a filters folder").path();
         let manifest = path.join("Cargo.toml");
         if !manifest.is_file() {
             continue;
         }
         let text = fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
         let dir_name = path.file_name().and_then(OsStr::to_str).expect("UTF-8 folder name").to_owned();
-        let package = package_name(&text, &manifest);
-        let lib = table_value(&text, "[lib]", "name").unwrap_or_else(|| package.replace('-', "_"));
-        crates.push((dir_name, package, lib));
+        out.push((dir_name, manifest, text));
     }
+    out
+}
+
+/// `(folder, package name, lib name)` of every shipped filter crate in the root `filters/`, sorted by package.
+fn shipped_crates(filters_dir: &Path) -> Vec<(String, String, String)> {
+    let mut crates: Vec<(String, String, String)> = manifests(filters_dir)
+        .into_iter()
+        .map(|(dir_name, manifest, text)| {
+            let package = package_name(&text, &manifest);
+            let lib = table_value(&text, "[lib]", "name").unwrap_or_else(|| package.replace('-', "_"));
+            (dir_name, package, lib)
+        })
+        .collect();
     crates.sort_by(|a, b| a.1.cmp(&b.1));
     crates
 }
@@ -137,18 +148,11 @@ fn shipped_crates(filters_dir: &Path) -> Vec<(String, String, String)> {
 /// `(folder, package name)` of every crate in `filters/`, sorted by package name: each folder with a
 /// `Cargo.toml` (the workspace's `members` must list the same folders, or the nested cargo refuses).
 fn filter_crates(filters_dir: &Path) -> Vec<(String, String)> {
-    let entries = fs::read_dir(filters_dir).unwrap_or_else(|e| panic!("reading {}: {e}", filters_dir.display()));
-    let mut crates = Vec::new();
-    for entry in entries {
-        let path = entry.expect("reading filters/").path();
-        let manifest = path.join("Cargo.toml");
-        if !manifest.is_file() {
-            continue;
-        }
-        let text = fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
-        let dir_name = path.file_name().and_then(OsStr::to_str).expect("UTF-8 folder name").to_owned();
-        crates.push((dir_name, package_name(&text, &manifest)));
-    }
+    assert!(filters_dir.is_dir(), "reading {}: not a folder", filters_dir.display());
+    let mut crates: Vec<(String, String)> = manifests(filters_dir)
+        .into_iter()
+        .map(|(dir_name, manifest, text)| (dir_name, package_name(&text, &manifest)))
+        .collect();
     assert!(!crates.is_empty(), "no filter crates under {}", filters_dir.display());
     crates.sort_by(|a, b| a.1.cmp(&b.1));
     crates
