@@ -46,16 +46,27 @@ fn serve(dir: &Path) -> (Served, std::net::SocketAddr, String) {
     (served, addr, admin)
 }
 
+/// A configuration on free ports, data in `weir-data`, JSON logs (for the listening lines), with `extra`
+/// fields merged in.
+fn with_base(extra: Value) -> Value {
+    let mut config = json!({
+        "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+        "admin": {"address": "127.0.0.1:0"},
+        "data_dir": "weir-data",
+        "logging": {"format": "json"}
+    });
+    if let (Some(c), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        c.extend(extra);
+    }
+    config
+}
+
 fn config(dir: &Path) {
     write_config(
         dir,
-        json!({
-            "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
-            "data_dir": "weir-data",
-            "logging": {"format": "json"},
+        with_base(json!({
             "routes": [{"name": "health", "match": {"path": {"exact": "/healthz"}}, "direct_response": {"status": 200, "body": "ok"}}]
-        }),
+        })),
     );
 }
 
@@ -269,16 +280,7 @@ fn only_signed_artifacts_when_required_and_configurations_checked_against_their_
     let tag = format!("oci://{}/filters/tagger:1.2.0", oci.addr);
     ok(run(&["filter", "push", "tagger-1.2.0.tar", &tag]));
 
-    write_config(
-        dir,
-        json!({
-            "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
-            "data_dir": "weir-data",
-            "logging": {"format": "json"},
-            "registry": {"trusted_keys": ["release.pub"], "require_signed": true}
-        }),
-    );
+    write_config(dir, with_base(json!({"registry": {"trusted_keys": ["release.pub"], "require_signed": true}})));
     let (_served, _addr, admin) = serve(dir);
     assert_eq!(
         fails(cli(dir, &admin, &["filter", "push", "tagger.wasm", "--name", "tagger", "--version", "0.1.0"])),
@@ -350,13 +352,7 @@ fn only_signed_artifacts_when_required_and_configurations_checked_against_their_
 fn a_second_gateway_on_the_data_dir_and_a_file_that_no_longer_fits_the_registry_are_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let with_cluster = json!({
-        "listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-        "admin": {"address": "127.0.0.1:0"},
-        "data_dir": "weir-data",
-        "logging": {"format": "json"},
-        "clusters": [{"name": "svc", "endpoints": [{"address": "127.0.0.1:9"}]}]
-    });
+    let with_cluster = with_base(json!({"clusters": [{"name": "svc", "endpoints": [{"address": "127.0.0.1:9"}]}]}));
     let file = write_config(dir, with_cluster.clone());
     let (mut served, _, admin) = serve(dir);
     ok(cli(dir, &admin, &["route", "set", "api", "--path-prefix", "/", "--cluster", "svc"]));
