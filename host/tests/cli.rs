@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use weir_tests::client::get;
+use weir_tests::filters;
 use weir_tests::upstream::Upstream;
 
 mod common;
@@ -85,6 +86,37 @@ async fn serve_without_flags_answers_the_demo_route_on_8080() -> anyhow::Result<
     served.signal("-INT");
     assert!(served.wait_exit(Duration::from_secs(15)).success());
     served.wait_for("SIGINT received");
+    Ok(())
+}
+
+/// `WEIR_WASM_PERF_MAP=1` (docs/writing-filters.md, "Profiling a filter"): `/tmp/perf-<pid>.map` names the
+/// compiled guest functions by the module's name section, for `perf report`; without it there is no map.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_perf_map_names_the_filters_functions_when_asked() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let dir = tempfile::tempdir()?;
+    let file = write_config(
+        dir.path(),
+        serde_json::json!({
+            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+            "admin": {"address": "127.0.0.1:0"},
+            "routes": [{"name": "all", "cluster": "svc",
+                        "filters": [{"name": "tag", "module": filters::ADD_HEADER_WASM, "configuration": {"name": "t"}}]}],
+            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}],
+            "logging": {"format": "json"}
+        }),
+    );
+    for (value, wanted) in [("1", true), ("0", false)] {
+        let mut served = Served::start(&["serve", "--config", &file], dir.path(), &[("WEIR_WASM_PERF_MAP", value)]);
+        let addr = served.listening("main");
+        assert_eq!(get(addr, "/").await?.status, 200);
+        let map = PathBuf::from(format!("/tmp/perf-{}.map", served.pid()));
+        let text = std::fs::read_to_string(&map).unwrap_or_default();
+        served.kill_hard();
+        let _ = std::fs::remove_file(&map);
+        let named = text.lines().any(|line| line.ends_with(" proxy_on_request_headers"));
+        assert_eq!(named, wanted, "WEIR_WASM_PERF_MAP={value}: {} lines in {}", text.lines().count(), map.display());
+    }
     Ok(())
 }
 
@@ -274,7 +306,7 @@ fn filter_new_writes_a_crate_that_builds_to_wasm_and_passes_its_tests() {
         format!("weir-sdk = {{ path = \"{}\" }}", sdk.display()),
         format!("weir = {{ path = \"{}\" }}", host.display()),
         "lto = true".to_string(),
-        "opt-level = \"s\"".to_string(),
+        "opt-level = 3".to_string(),
         "panic = \"abort\"".to_string(),
         "strip = true".to_string(),
     ] {

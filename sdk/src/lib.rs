@@ -68,7 +68,7 @@
 //! before the trap.
 //!
 //! Build a filter crate (`crate-type = ["cdylib"]`) with
-//! `cargo build --target wasm32-wasip1 --profile filter` (lto, opt-level s, panic abort, strip).
+//! `cargo build --target wasm32-wasip1 --profile filter` (lto, opt-level 3, panic abort, strip).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

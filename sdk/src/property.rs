@@ -173,6 +173,11 @@ pub fn set<T: PropertyValue>(path: &[&str], value: &T) -> Result<(), Status> {
     raw::set_property(&encode_path(path), &value.encode())
 }
 
+/// [`set`] with the value's bytes as they are (a `&str` as `.as_bytes()`), without building a [`PropertyValue`].
+pub fn set_bytes(path: &[&str], value: &[u8]) -> Result<(), Status> {
+    raw::set_property(&encode_path(path), value)
+}
+
 /// `request.path`: `:path` with the query.
 pub fn request_path() -> Option<String> {
     get(&["request", "path"])

@@ -9,6 +9,12 @@ use crate::alg::Algorithm;
 /// The largest `max_token_bytes` accepted.
 pub const MAX_TOKEN_BYTES_LIMIT: usize = 65_536;
 
+/// The largest `token_cache.max_entries` accepted.
+pub const MAX_CACHE_ENTRIES: usize = 100_000;
+
+/// The largest `token_cache.max_bytes` accepted (64 MiB).
+pub const MAX_CACHE_BYTES: usize = 64 << 20;
+
 /// The filter's configuration.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +53,24 @@ pub struct Config {
     pub consumer: Option<Consumer>,
     /// The longest token accepted, checked before any decoding.
     pub max_token_bytes: usize,
+    /// Tokens whose signature verified, kept so that the next use skips the public-key operation.
+    pub token_cache: TokenCacheConfig,
+}
+
+/// The verified-token cache's bounds (per worker and attachment).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenCacheConfig {
+    /// The most tokens kept; 0 turns the cache off.
+    pub max_entries: usize,
+    /// The most bytes kept (tokens and their claims).
+    pub max_bytes: usize,
+}
+
+impl Default for TokenCacheConfig {
+    fn default() -> Self {
+        TokenCacheConfig { max_entries: 1000, max_bytes: 4 << 20 }
+    }
 }
 
 impl Default for Config {
@@ -69,6 +93,7 @@ impl Default for Config {
             claims_to_headers: Vec::new(),
             consumer: None,
             max_token_bytes: 8192,
+            token_cache: TokenCacheConfig::default(),
         }
     }
 }
@@ -191,6 +216,11 @@ impl Config {
         }
         if self.max_token_bytes == 0 || self.max_token_bytes > MAX_TOKEN_BYTES_LIMIT {
             return Err(format!("`max_token_bytes` must be 1 to {MAX_TOKEN_BYTES_LIMIT}"));
+        }
+        if self.token_cache.max_entries > MAX_CACHE_ENTRIES || self.token_cache.max_bytes > MAX_CACHE_BYTES {
+            return Err(format!(
+                "`token_cache` holds at most {MAX_CACHE_ENTRIES} entries and {MAX_CACHE_BYTES} bytes (`max_entries`, `max_bytes`)"
+            ));
         }
         if self.from.is_empty() {
             return Err("`from` needs at least one token source".into());

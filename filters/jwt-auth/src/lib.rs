@@ -14,10 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use weir_sdk::callout::{CallResult, Token};
 use weir_sdk::context;
+use weir_sdk::http::HeaderSnapshot;
 use weir_sdk::prelude::*;
 
 pub mod alg;
 pub mod b64;
+pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod failure;
@@ -30,6 +32,7 @@ pub mod remote;
 pub mod source;
 pub mod token;
 
+use cache::{Claims, TokenCache};
 use config::Config;
 use failure::Failure;
 use keys::Key;
@@ -46,13 +49,15 @@ struct Shared {
     scopes: String,
     /// Requests paused until the JWKS fetch in flight answers.
     waiting: RefCell<Vec<Waiter>>,
+    /// Tokens verified with the current keys.
+    cache: RefCell<TokenCache>,
 }
 
 /// A request waiting for keys: its stream, token and headers.
 struct Waiter {
     stream: ContextId,
     found: source::Found,
-    all: Vec<(String, String)>,
+    all: HeaderSnapshot,
 }
 
 /// The plugin: one per attachment and VM.
@@ -104,6 +109,7 @@ impl Plugin for JwtAuth {
             }
         };
         let remote = config.remote_jwks.clone().map(Remote::new);
+        let cache = TokenCache::new(config.token_cache.max_entries, config.token_cache.max_bytes);
         let shared = Shared {
             rules: claims::Rules::from_config(&config),
             scopes: config.required_scopes.join(" "),
@@ -112,6 +118,7 @@ impl Plugin for JwtAuth {
             remote: RefCell::new(remote),
             metrics: metrics::Metrics::define(),
             waiting: RefCell::new(Vec::new()),
+            cache: RefCell::new(cache),
         };
         if let Some(remote) = shared.remote.borrow().as_ref() {
             let seconds = remote.config.cache_duration_seconds.min(remote.config.refetch_cooldown_seconds).clamp(1, 10);
@@ -196,33 +203,50 @@ impl Shared {
         }
     }
 
-    /// Verifies `token` with every key this configuration has now.
-    fn verify(&self, token: &str) -> Result<Map<String, Value>, Failure> {
+    /// Verifies `token` with every key this configuration has now (or finds it verified with them before), then
+    /// checks its claims now.
+    fn verify(&self, token: &str) -> Result<Claims, Failure> {
         let remote = self.remote.borrow().as_ref().map(|r| Rc::clone(&r.keys));
+        let now = unix_seconds(time::now());
+        let mut cache = self.cache.borrow_mut();
+        cache.keys_are(remote.as_ref());
+        if let Some(claims) = cache.get(token) {
+            self.metrics.cache_hit();
+            let checked = self.rules.check(&claims, now);
+            if checked == Err(Failure::TokenExpired) {
+                cache.remove(token);
+            }
+            return checked.map(|()| claims);
+        }
         let mut sets = vec![&self.static_keys];
         if let Some(remote) = &remote {
             sets.push(remote);
         }
-        let now = unix_seconds(time::now());
-        token::verify(token, self.config.max_token_bytes, &sets, &self.rules, now)
+        let signed = token::verify_signature(token, self.config.max_token_bytes, &sets)?;
+        let claims = Rc::new(signed.claims);
+        let checked = self.rules.check(&claims, now);
+        if checked != Err(Failure::TokenExpired) {
+            cache.insert(token, Rc::clone(&claims), signed.payload_bytes);
+        }
+        checked.map(|()| claims)
     }
 
     /// A verified request: the consumer, claim headers, the token removed if so configured.
-    fn admit(
-        &self,
-        claims: &Map<String, Value>,
-        found: &source::Found,
-        all: &[(String, String)],
-    ) -> Result<(), Failure> {
+    fn admit(&self, claims: &Map<String, Value>, found: &source::Found, all: &HeaderSnapshot) -> Result<(), Failure> {
         let headers = http::request_headers();
         let consumer = match &self.config.consumer {
             Some(consumer) => {
                 let name = output::header_value(claims.get(&consumer.claim)).ok_or(Failure::ClaimMissing)?;
-                Some((consumer.clone(), name))
+                Some((consumer.header.as_str(), name))
             }
             None => None,
         };
-        output::apply(headers, claims, &self.config.claims_to_headers, consumer.as_ref());
+        output::apply(
+            headers,
+            claims,
+            &self.config.claims_to_headers,
+            consumer.as_ref().map(|(h, n)| (*h, n.as_str())),
+        );
         if !self.config.forward_token {
             if let Some(source) = self.config.from.get(found.source) {
                 source::remove(source, headers, all);
@@ -269,9 +293,9 @@ impl HttpFilter for JwtRequest {
         let Some(shared) = self.shared.clone() else {
             return http::send_response(503, &[], b"");
         };
-        let all = headers.all();
+        let all = headers.snapshot();
         for output in shared.config.output_headers() {
-            if all.iter().any(|(name, _)| name.eq_ignore_ascii_case(output)) {
+            if all.contains(output) {
                 headers.remove(output);
             }
         }

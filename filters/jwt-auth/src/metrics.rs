@@ -1,4 +1,4 @@
-//! The filter's counters: `jwt_auth_success`, `jwt_auth_failure_<code>` for every cause, and the JWKS fetches.
+//! The filter's counters: `jwt_auth_success`, `jwt_auth_failure_<code>` for every cause, the JWKS fetches, and verified-token cache hits.
 
 use weir_sdk::metrics::Counter;
 
@@ -11,6 +11,7 @@ pub struct Metrics {
     failures: Vec<(Failure, Counter)>,
     fetch_ok: Option<Counter>,
     fetch_failed: Option<Counter>,
+    cache_hits: Option<Counter>,
 }
 
 impl Metrics {
@@ -24,6 +25,7 @@ impl Metrics {
                 .collect(),
             fetch_ok: Counter::define("jwt_auth_jwks_fetch_ok").ok(),
             fetch_failed: Counter::define("jwt_auth_jwks_fetch_failed").ok(),
+            cache_hits: Counter::define("jwt_auth_token_cache_hits").ok(),
         }
     }
 
@@ -37,6 +39,13 @@ impl Metrics {
     /// Counts a refusal.
     pub fn failure(&self, failure: Failure) {
         if let Some((_, c)) = self.failures.iter().find(|(f, _)| *f == failure) {
+            c.increment(1);
+        }
+    }
+
+    /// Counts a token found verified in the cache.
+    pub fn cache_hit(&self) {
+        if let Some(c) = self.cache_hits {
             c.increment(1);
         }
     }

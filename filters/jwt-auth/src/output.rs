@@ -1,9 +1,14 @@
-//! What a verified token adds to the request: chosen claims and the consumer identity as headers.
+//! What a verified token adds to the request: chosen claims and the consumer identity as headers, and the
+//! consumer as the stream property `weir.consumer`.
 
 use serde_json::{Map, Value};
 use weir_sdk::http::Headers;
+use weir_sdk::property;
 
-use crate::config::{ClaimHeader, Consumer};
+use crate::config::ClaimHeader;
+
+/// The stream property holding the consumer identity, for later filters.
+pub const CONSUMER_PROPERTY: &[&str] = &["weir", "consumer"];
 
 /// The longest header value written; a longer claim is left out.
 const MAX_VALUE_BYTES: usize = 4096;
@@ -24,19 +29,18 @@ pub fn header_value(value: Option<&Value>) -> Option<String> {
 }
 
 /// Writes the configured claims and the consumer to `headers` (their incoming copies were removed before).
-pub fn apply(
-    headers: Headers,
-    claims: &Map<String, Value>,
-    outputs: &[ClaimHeader],
-    consumer: Option<&(Consumer, String)>,
-) {
+pub fn apply(headers: Headers, claims: &Map<String, Value>, outputs: &[ClaimHeader], consumer: Option<(&str, &str)>) {
     for output in outputs {
         if let Some(value) = header_value(claims.get(&output.claim)) {
             headers.set(&output.header, &value);
         }
     }
-    if let Some((consumer, name)) = consumer {
-        headers.set(&consumer.header, name);
+    if let Some((header, name)) = consumer {
+        headers.set(header, name);
+        // Also as the stream property `weir.consumer`, which a client cannot send (the quota filter reads it).
+        if let Err(status) = property::set_bytes(CONSUMER_PROPERTY, name.as_bytes()) {
+            log::warn!("jwt-auth: cannot set the `weir.consumer` property: {status:?}");
+        }
     }
 }
 

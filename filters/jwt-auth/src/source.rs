@@ -1,7 +1,7 @@
 //! Where the token is: a header (with a prefix), a query parameter or a cookie, tried in the configured order;
 //! and taking it out of the request when it must not go upstream.
 
-use weir_sdk::http::Headers;
+use weir_sdk::http::{HeaderSnapshot, Headers};
 
 use crate::config::TokenSource;
 use crate::failure::Failure;
@@ -17,15 +17,15 @@ pub struct Found {
 
 /// The token of the first source present in `headers` (the request's headers, `:path` included). A source
 /// that holds two tokens is ambiguous: refused.
-pub fn find(sources: &[TokenSource], headers: &[(String, String)]) -> Result<Option<Found>, Failure> {
+pub fn find(sources: &[TokenSource], headers: &HeaderSnapshot) -> Result<Option<Found>, Failure> {
     for (index, source) in sources.iter().enumerate() {
         let mut tokens: Vec<&str> = match source {
             TokenSource::Header(header) => {
-                values(headers, &header.name).filter_map(|value| strip_prefix(value, &header.prefix)).collect()
+                headers.get_all(&header.name).filter_map(|value| strip_prefix(value, &header.prefix)).collect()
             }
             TokenSource::Query(name) => query_values(path(headers), name).collect(),
             TokenSource::Cookie(name) => {
-                values(headers, "cookie").flat_map(|value| cookie_values(value, name)).collect()
+                headers.get_all("cookie").flat_map(|value| cookie_values(value, name)).collect()
             }
         };
         tokens.retain(|token| !token.is_empty());
@@ -39,7 +39,7 @@ pub fn find(sources: &[TokenSource], headers: &[(String, String)]) -> Result<Opt
 }
 
 /// Removes the token of `source` from the request.
-pub fn remove(source: &TokenSource, headers: Headers, current: &[(String, String)]) {
+pub fn remove(source: &TokenSource, headers: Headers, current: &HeaderSnapshot) {
     match source {
         TokenSource::Header(header) => headers.remove(&header.name),
         TokenSource::Query(name) => {
@@ -50,7 +50,7 @@ pub fn remove(source: &TokenSource, headers: Headers, current: &[(String, String
             }
         }
         TokenSource::Cookie(name) => {
-            let kept: Vec<String> = values(current, "cookie").filter_map(|value| remove_cookie(value, name)).collect();
+            let kept: Vec<String> = current.get_all("cookie").filter_map(|value| remove_cookie(value, name)).collect();
             headers.remove("cookie");
             for value in kept {
                 headers.add("cookie", &value);
@@ -59,12 +59,8 @@ pub fn remove(source: &TokenSource, headers: Headers, current: &[(String, String
     }
 }
 
-fn values<'a>(headers: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
-    headers.iter().filter(move |(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
-}
-
-fn path(headers: &[(String, String)]) -> &str {
-    values(headers, ":path").next().unwrap_or("/")
+fn path(headers: &HeaderSnapshot) -> &str {
+    headers.get(":path").unwrap_or("/")
 }
 
 fn strip_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
@@ -144,7 +140,7 @@ mod tests {
             (&[(":path", "/?access_token=q"), ("authorization", "Bearer h")], Ok(Some(("h", 0)))),
         ];
         for (headers, want) in table {
-            let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let headers = HeaderSnapshot::from_pairs(headers);
             let got = find(&sources(), &headers);
             let want = (*want).map(|found| found.map(|(token, source)| Found { token: token.into(), source }));
             assert_eq!(got, want, "{headers:?}");

@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 
 use crate::alg::Algorithm;
 use crate::b64;
-use crate::claims::Rules;
 use crate::failure::Failure;
 use crate::json;
 use crate::keys;
@@ -71,14 +70,18 @@ pub fn header(part: &str) -> Result<Header, Failure> {
     Ok(Header { alg, kid })
 }
 
-/// Verifies `token` with the keys of `sets` and checks its claims at `now` (Unix seconds); returns the claims.
-pub fn verify(
-    token: &str,
-    max_bytes: usize,
-    sets: &[&KeySet],
-    rules: &Rules,
-    now: i64,
-) -> Result<Map<String, Value>, Failure> {
+/// A token whose signature verified: its claims, and the length of their JSON.
+#[derive(Debug)]
+pub struct Signed {
+    /// The claims, not yet checked.
+    pub claims: Map<String, Value>,
+    /// The decoded payload's length.
+    pub payload_bytes: usize,
+}
+
+/// Verifies the signature of `token` with the keys of `sets` and parses its claims (not checked yet: see
+/// [`Rules::check`](crate::claims::Rules::check)).
+pub fn verify_signature(token: &str, max_bytes: usize, sets: &[&KeySet]) -> Result<Signed, Failure> {
     let parts = split(token, max_bytes)?;
     let header = header(parts.header)?;
     let key = match keyset::select(sets, header.alg, header.kid.as_deref()) {
@@ -92,6 +95,5 @@ pub fn verify(
     }
     let payload = b64::decode(parts.payload).map_err(|_| Failure::TokenMalformed)?;
     let claims = json::object(&payload).map_err(|_| Failure::TokenMalformed)?;
-    rules.check(&claims, now)?;
-    Ok(claims)
+    Ok(Signed { claims, payload_bytes: payload.len() })
 }

@@ -14,6 +14,10 @@ use wasmtime::{Config, Engine, Linker};
 /// How often the epoch advances. A callback's deadline is a whole number of these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Set to `1`, compiled guest functions are listed in `/tmp/perf-<pid>.map`, so `perf` (or callgrind through the
+/// map) names the filter's functions instead of bare addresses.
+pub const PERF_MAP_ENV: &str = "WEIR_WASM_PERF_MAP";
+
 /// Limits every VM runs under; on by default.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -70,6 +74,10 @@ impl WasmRuntime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| v == "1") {
+            // `/tmp/perf-<pid>.map` names the compiled guest functions for `perf report` (docs/writing-filters.md).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(dir) = cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);

@@ -64,6 +64,11 @@ impl Served {
         v["address"].as_str().expect("address").parse().expect("socket address")
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, and reap.
     pub fn kill_hard(&mut self) {
         let _ = self.child.kill();

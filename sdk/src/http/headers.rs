@@ -3,6 +3,8 @@
 use crate::abi::{decode_pairs, encode_pairs, MapType, Status};
 use crate::host::{found, raw, report};
 
+use super::HeaderSnapshot;
+
 /// A handle to one header or trailer map of the current stream (a `Copy` map type, no data).
 ///
 /// Names are matched case-insensitively by the host (Weir keeps them lower-case). Reads return `None` when the
@@ -59,9 +61,20 @@ impl Headers {
         self.get_bytes(name).is_some()
     }
 
-    /// Every entry in order, repeated names repeated (values converted lossily to UTF-8).
+    /// Every entry in order, repeated names repeated (values converted lossily to UTF-8). To look at the entries
+    /// without a `String` per name and value, take a [`snapshot`](Headers::snapshot).
     pub fn all(&self) -> Vec<(String, String)> {
-        self.all_bytes().into_iter().map(|(name, value)| (lossy(&name), lossy(&value))).collect()
+        let Ok(bytes) = raw::get_header_map_pairs(self.map) else { return Vec::new() };
+        match decode_pairs(&bytes) {
+            Ok(pairs) => pairs.into_iter().map(|(name, value)| (lossy(name), lossy(value))).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every entry as it is now, read with one hostcall into one buffer: [`HeaderSnapshot`] hands out `&str`
+    /// views, no allocation per entry.
+    pub fn snapshot(&self) -> HeaderSnapshot {
+        raw::get_header_map_pairs(self.map).map(HeaderSnapshot::from_encoded).unwrap_or_default()
     }
 
     /// Every entry in order, as bytes.

@@ -15,10 +15,12 @@
 mod body;
 mod headers;
 mod response;
+mod snapshot;
 
 pub use body::Body;
 pub use headers::Headers;
 pub use response::{send_json, send_response, send_response_with_details};
+pub use snapshot::HeaderSnapshot;
 
 use crate::abi::{MapType, StreamType};
 use crate::host::{raw, report};

@@ -580,6 +580,11 @@ async fn jwt_remote_jwks_is_fetched_rotated_and_kept_when_the_issuer_fails() -> 
         assert_eq!(reply.status, 200, "last good set kept: {}", reply.body);
     }
     assert!(jwks.hits("/flaky.json") > fetched, "refreshed in the background");
+    // The issuer drops the key: the token it verified (and that is cached as verified) stops passing once the
+    // new set is fetched (ttl 1 s, a tick per second: at most about 2 s late).
+    jwks.set("/flaky.json", Mode::Json(only(&["EdDSA"])));
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    refused(&bearer(&gw, "/flaky", &es).await, 401, "kid_unknown", "a key removed from the JWKS");
 
     // No key set ever: down, slow (past the fetch timeout) or garbage: 503, quickly.
     for path in ["/down", "/slow", "/garbage"] {
@@ -592,7 +597,7 @@ async fn jwt_remote_jwks_is_fetched_rotated_and_kept_when_the_issuer_fails() -> 
 }
 
 #[tokio::test]
-async fn jwt_failures_are_counted_by_cause() -> anyhow::Result<()> {
+async fn jwt_failures_are_counted_by_cause_and_verified_tokens_are_cached() -> anyhow::Result<()> {
     let svc = Upstream::start("svc").await;
     let (_jwks, idp) = Jwks::start().await;
     let gw = gateway(&svc, idp).await;
@@ -603,10 +608,24 @@ async fn jwt_failures_are_counted_by_cause() -> anyhow::Result<()> {
         "expired",
     );
     assert_eq!(bearer(&gw, "/inline", &token("RS256", json!({}))).await.status, 200);
+    // A token is verified once per worker, then found in the cache; its claims are still checked on each use:
+    // valid for two more seconds (exp + 60 s of skew), then refused although cached.
+    let brief = token("ES256", json!({"iat": now() - 120, "exp": now() - 58}));
+    for _ in 0..4 {
+        assert_eq!(bearer(&gw, "/inline", &brief).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    refused(&bearer(&gw, "/inline", &brief).await, 401, "token_expired", "expired while cached");
     let mut text = String::new();
     for _ in 0..50 {
         text = get_with(gw.admin(), "localhost", "/metrics", &[]).await?.body;
-        if text.contains("jwt_auth_failure_token_expired\"} 1") && text.contains("jwt_auth_success\"}") {
+        let hits = text
+            .lines()
+            .find(|l| l.contains("jwt_auth_token_cache_hits"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        // 4 uses on at most 2 workers: at least 2 hits.
+        if text.contains("jwt_auth_failure_token_expired\"} 2") && text.contains("jwt_auth_success\"}") && hits >= 2 {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
