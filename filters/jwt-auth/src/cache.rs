@@ -12,23 +12,18 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::rc::Rc;
 
-use serde_json::{Map, Value};
-
 use crate::keyset::KeySet;
-
-/// The verified claims of a token.
-pub type Claims = Rc<Map<String, Value>>;
 
 /// How many bytes from the end of a token its hash reads: the signature's last bytes, which differ between any
 /// two tokens (the full text is compared on a match). Hashing all of a kilobyte token costs more in the VM than
 /// the rest of a cached request.
 const HASHED_TAIL: usize = 32;
 
-/// A bounded map from a token (its exact text) to its verified claims.
+/// A bounded map from a token (its exact text) to what its verification yielded (`V`).
 #[derive(Debug)]
-pub struct TokenCache {
+pub struct TokenCache<V> {
     /// By the hash of the token's length and tail: the entries with that hash (almost always one).
-    entries: HashMap<u64, Vec<Entry>>,
+    entries: HashMap<u64, Vec<Entry<V>>>,
     hasher: RandomState,
     len: usize,
     /// Insertion order, oldest first, for eviction.
@@ -41,16 +36,16 @@ pub struct TokenCache {
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Entry<V> {
     token: Rc<str>,
-    claims: Claims,
+    value: Rc<V>,
     /// What this entry counts against `max_bytes`.
     bytes: usize,
 }
 
-impl TokenCache {
+impl<V> TokenCache<V> {
     /// A cache of at most `max_entries` tokens and `max_bytes` bytes; `max_entries == 0` keeps nothing.
-    pub fn new(max_entries: usize, max_bytes: usize) -> TokenCache {
+    pub fn new(max_entries: usize, max_bytes: usize) -> TokenCache<V> {
         TokenCache {
             entries: HashMap::new(),
             hasher: RandomState::new(),
@@ -81,14 +76,14 @@ impl TokenCache {
         self.hasher.hash_one((token.len(), tail))
     }
 
-    /// The claims of `token` if its signature was verified with the current keys.
-    pub fn get(&self, token: &str) -> Option<Claims> {
+    /// What `token` yielded if its signature was verified with the current keys.
+    pub fn get(&self, token: &str) -> Option<Rc<V>> {
         let slot = self.entries.get(&self.hash(token))?;
-        slot.iter().find(|entry| same(&entry.token, token)).map(|entry| Rc::clone(&entry.claims))
+        slot.iter().find(|entry| same(&entry.token, token)).map(|entry| Rc::clone(&entry.value))
     }
 
-    /// Remembers that `token` verified, with its `claims` (whose JSON text was `payload_bytes` long).
-    pub fn insert(&mut self, token: &str, claims: Claims, payload_bytes: usize) {
+    /// Remembers that `token` verified, yielding `value` (from claims whose JSON text was `payload_bytes` long).
+    pub fn insert(&mut self, token: &str, value: Rc<V>, payload_bytes: usize) {
         // The token, its key in the order queue (shared), and the parsed claims (about twice the JSON).
         let bytes = token.len() + 2 * payload_bytes + 64;
         if self.max_entries == 0 || bytes > self.max_bytes || self.get(token).is_some() {
@@ -101,7 +96,7 @@ impl TokenCache {
         let token: Rc<str> = Rc::from(token);
         self.order.push_back(Rc::clone(&token));
         let hash = self.hash(&token);
-        self.entries.entry(hash).or_default().push(Entry { token, claims, bytes });
+        self.entries.entry(hash).or_default().push(Entry { token, value, bytes });
         self.len += 1;
         self.bytes += bytes;
     }
@@ -163,27 +158,29 @@ fn same(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn claims(sub: &str) -> Claims {
-        let mut map = Map::new();
-        map.insert("sub".into(), Value::String(sub.into()));
-        Rc::new(map)
+    fn claims(sub: &str) -> Rc<String> {
+        Rc::new(sub.to_owned())
+    }
+
+    fn sub(cache: &TokenCache<String>, token: &str) -> Option<String> {
+        cache.get(token).map(|value| (*value).clone())
     }
 
     #[test]
     fn keeps_at_most_max_entries_and_evicts_the_oldest() {
-        let mut cache = TokenCache::new(2, 1 << 20);
+        let mut cache: TokenCache<String> = TokenCache::new(2, 1 << 20);
         cache.insert("a", claims("a"), 10);
         cache.insert("b", claims("b"), 10);
         cache.insert("c", claims("c"), 10);
         assert_eq!(cache.len(), 2);
         assert!(cache.get("a").is_none());
-        assert_eq!(cache.get("c").and_then(|c| c.get("sub").cloned()), Some(Value::String("c".into())));
+        assert_eq!(sub(&cache, "c").as_deref(), Some("c"));
     }
 
     #[test]
     fn keeps_at_most_max_bytes_and_refuses_a_token_larger_than_the_whole_cache() {
         // Each entry: 1 + 2 * 100 + 64 = 265 bytes; 600 bytes hold two.
-        let mut cache = TokenCache::new(100, 600);
+        let mut cache: TokenCache<String> = TokenCache::new(100, 600);
         for token in ["a", "b", "c"] {
             cache.insert(token, claims(token), 100);
         }
@@ -195,11 +192,11 @@ mod tests {
 
     #[test]
     fn zero_entries_disables_it_and_clear_and_remove_forget() {
-        let mut off = TokenCache::new(0, 1 << 20);
+        let mut off: TokenCache<String> = TokenCache::new(0, 1 << 20);
         off.insert("a", claims("a"), 1);
         assert!(off.is_empty());
 
-        let mut cache = TokenCache::new(10, 1 << 20);
+        let mut cache: TokenCache<String> = TokenCache::new(10, 1 << 20);
         cache.insert("a", claims("a"), 1);
         cache.insert("b", claims("b"), 1);
         cache.remove("a");
@@ -213,7 +210,7 @@ mod tests {
     #[test]
     fn tokens_that_differ_anywhere_are_different_entries() {
         let base = "h".repeat(40) + "." + &"p".repeat(41) + "." + &"s".repeat(43);
-        let mut cache = TokenCache::new(100, 1 << 20);
+        let mut cache: TokenCache<String> = TokenCache::new(100, 1 << 20);
         cache.insert(&base, claims("base"), 10);
         for at in [0, 7, 8, 40, 63, 64, base.len() - 33, base.len() - 1] {
             let mut other = base.clone().into_bytes();
@@ -221,10 +218,10 @@ mod tests {
             let other = String::from_utf8(other).expect("ascii");
             assert!(cache.get(&other).is_none(), "a change at byte {at} is another token");
             cache.insert(&other, claims(&format!("{at}")), 10);
-            assert_eq!(cache.get(&other).and_then(|c| c.get("sub").cloned()), Some(Value::String(format!("{at}"))));
+            assert_eq!(sub(&cache, &other), Some(format!("{at}")));
         }
         assert!(cache.get(&base[1..]).is_none() && cache.get(&format!("{base}x")).is_none(), "prefixes, suffixes");
-        assert_eq!(cache.get(&base).and_then(|c| c.get("sub").cloned()), Some(Value::String("base".into())));
+        assert_eq!(sub(&cache, &base).as_deref(), Some("base"));
         assert_eq!(cache.len(), 9);
         cache.remove(&base);
         assert!(cache.get(&base).is_none() && cache.len() == 8);
@@ -233,7 +230,7 @@ mod tests {
     #[test]
     fn a_new_remote_key_set_empties_it() {
         let first = Rc::new(KeySet::default());
-        let mut cache = TokenCache::new(10, 1 << 20);
+        let mut cache: TokenCache<String> = TokenCache::new(10, 1 << 20);
         cache.keys_are(Some(&first));
         cache.insert("a", claims("a"), 1);
         cache.keys_are(Some(&Rc::clone(&first)));

@@ -45,19 +45,22 @@ impl Rules {
 
     /// Checks `claims` at `now` (Unix seconds). Validity checks (401) come before the route's requirements (403).
     pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<(), Failure> {
-        let exp = time(claims, "exp")?;
-        let nbf = time(claims, "nbf")?;
-        let iat = time(claims, "iat")?;
-        match exp {
-            Some(exp) if now >= exp.saturating_add(self.skew) => return Err(Failure::TokenExpired),
-            None if self.require_exp => return Err(Failure::ExpMissing),
-            _ => {}
-        }
-        let future = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(self.skew) < t);
-        if future(nbf) || future(iat) {
-            return Err(Failure::TokenNotYetValid);
-        }
+        self.prepare(claims).at(now)
+    }
+
+    /// Everything about `claims` that does not depend on the time, worked out once: [`Prepared::at`] then
+    /// checks them at a given time without looking at the claims again (a cached token is checked this way on
+    /// every use).
+    pub fn prepare(&self, claims: &Map<String, Value>) -> Prepared {
+        let times =
+            (|| Ok(Times { exp: time(claims, "exp")?, nbf: time(claims, "nbf")?, iat: time(claims, "iat")? }))();
+        Prepared { times, skew: self.skew, require_exp: self.require_exp, rest: self.check_rest(claims) }
+    }
+
+    /// The checks that do not depend on the time, in order.
+    fn check_rest(&self, claims: &Map<String, Value>) -> Result<(), Failure> {
         if let Some(max) = self.max_lifetime {
+            let (exp, iat) = (time(claims, "exp").ok().flatten(), time(claims, "iat").ok().flatten());
             match (exp, iat) {
                 (Some(exp), Some(iat)) if exp.saturating_sub(iat) <= max => {}
                 _ => return Err(Failure::LifetimeExceeded),
@@ -96,6 +99,43 @@ impl Rules {
             }
         }
         Ok(())
+    }
+}
+
+/// The time claims of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Times {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+}
+
+/// A token's claims judged by one configuration's [`Rules`], except for the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The time claims, or why they are malformed.
+    times: Result<Times, Failure>,
+    skew: i64,
+    require_exp: bool,
+    /// The outcome of the checks that do not depend on the time.
+    rest: Result<(), Failure>,
+}
+
+impl Prepared {
+    /// The outcome at `now` (Unix seconds): malformed time claims, then `exp`, `nbf` and `iat` with the skew,
+    /// then the time-independent checks (lifetime, `iss`, `aud`, required claims, scopes).
+    pub fn at(&self, now: i64) -> Result<(), Failure> {
+        let Times { exp, nbf, iat } = self.times?;
+        match exp {
+            Some(exp) if now >= exp.saturating_add(self.skew) => return Err(Failure::TokenExpired),
+            None if self.require_exp => return Err(Failure::ExpMissing),
+            _ => {}
+        }
+        let future = |t: Option<i64>| t.is_some_and(|t| now.saturating_add(self.skew) < t);
+        if future(nbf) || future(iat) {
+            return Err(Failure::TokenNotYetValid);
+        }
+        self.rest
     }
 }
 

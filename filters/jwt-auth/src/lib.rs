@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use weir_sdk::callout::{CallResult, Token};
 use weir_sdk::context;
 use weir_sdk::http::HeaderSnapshot;
@@ -31,13 +31,15 @@ pub mod output;
 pub mod remote;
 pub mod source;
 pub mod token;
+pub mod verified;
 
-use cache::{Claims, TokenCache};
+use cache::TokenCache;
 use config::Config;
 use failure::Failure;
 use keys::Key;
 use keyset::KeySet;
 use remote::Remote;
+use verified::Verified;
 
 /// What one configuration shares with its requests.
 struct Shared {
@@ -50,13 +52,14 @@ struct Shared {
     /// Requests paused until the JWKS fetch in flight answers.
     waiting: RefCell<Vec<Waiter>>,
     /// Tokens verified with the current keys.
-    cache: RefCell<TokenCache>,
+    cache: RefCell<TokenCache<Verified>>,
 }
 
-/// A request waiting for keys: its stream, token and headers.
+/// A request waiting for keys: its stream, token, the token's source and the headers.
 struct Waiter {
     stream: ContextId,
-    found: source::Found,
+    token: String,
+    source: usize,
     all: HeaderSnapshot,
 }
 
@@ -195,9 +198,11 @@ impl Shared {
             if context::set_effective(waiter.stream).is_err() {
                 continue;
             }
-            let result = self.verify(&waiter.found.token).map_err(|failure| self.no_keys_yet(failure));
-            match result.and_then(|claims| self.admit(&claims, &waiter.found, &waiter.all)) {
-                Ok(()) => http::resume_request(),
+            match self.verify(&waiter.token).map_err(|failure| self.no_keys_yet(failure)) {
+                Ok(verified) => {
+                    self.admit(&verified, waiter.source, &waiter.all);
+                    http::resume_request();
+                }
                 Err(failure) => _ = self.refuse(failure),
             }
         }
@@ -205,55 +210,44 @@ impl Shared {
 
     /// Verifies `token` with every key this configuration has now (or finds it verified with them before), then
     /// checks its claims now.
-    fn verify(&self, token: &str) -> Result<Claims, Failure> {
+    fn verify(&self, token: &str) -> Result<Rc<Verified>, Failure> {
         let remote = self.remote.borrow().as_ref().map(|r| Rc::clone(&r.keys));
         let now = unix_seconds(time::now());
         let mut cache = self.cache.borrow_mut();
         cache.keys_are(remote.as_ref());
-        if let Some(claims) = cache.get(token) {
+        if let Some(verified) = cache.get(token) {
             self.metrics.cache_hit();
-            let checked = self.rules.check(&claims, now);
+            let checked = verified.check(now);
             if checked == Err(Failure::TokenExpired) {
                 cache.remove(token);
             }
-            return checked.map(|()| claims);
+            return checked.map(|()| verified);
         }
         let mut sets = vec![&self.static_keys];
         if let Some(remote) = &remote {
             sets.push(remote);
         }
         let signed = token::verify_signature(token, self.config.max_token_bytes, &sets)?;
-        let claims = Rc::new(signed.claims);
-        let checked = self.rules.check(&claims, now);
+        let verified = Rc::new(Verified::new(&signed.claims, &self.rules, &self.config));
+        let checked = verified.check(now);
         if checked != Err(Failure::TokenExpired) {
-            cache.insert(token, Rc::clone(&claims), signed.payload_bytes);
+            cache.insert(token, Rc::clone(&verified), signed.payload_bytes);
         }
-        checked.map(|()| claims)
+        checked.map(|()| verified)
     }
 
     /// A verified request: the consumer, claim headers, the token removed if so configured.
-    fn admit(&self, claims: &Map<String, Value>, found: &source::Found, all: &HeaderSnapshot) -> Result<(), Failure> {
+    fn admit(&self, verified: &Verified, source: usize, all: &HeaderSnapshot) {
         let headers = http::request_headers();
-        let consumer = match &self.config.consumer {
-            Some(consumer) => {
-                let name = output::header_value(claims.get(&consumer.claim)).ok_or(Failure::ClaimMissing)?;
-                Some((consumer.header.as_str(), name))
-            }
-            None => None,
-        };
-        output::apply(
-            headers,
-            claims,
-            &self.config.claims_to_headers,
-            consumer.as_ref().map(|(h, n)| (*h, n.as_str())),
-        );
+        let consumer =
+            self.config.consumer.as_ref().zip(verified.consumer()).map(|(c, name)| (c.header.as_str(), name));
+        output::apply(headers, verified.headers(), consumer);
         if !self.config.forward_token {
-            if let Some(source) = self.config.from.get(found.source) {
+            if let Some(source) = self.config.from.get(source) {
                 source::remove(source, headers, all);
             }
         }
         self.metrics.success();
-        Ok(())
     }
 
     /// Answers the request with `failure`.
@@ -304,11 +298,11 @@ impl HttpFilter for JwtRequest {
             Ok(None) => return shared.refuse(Failure::TokenMissing),
             Err(failure) => return shared.refuse(failure),
         };
-        match shared.verify(&found.token) {
-            Ok(claims) => match shared.admit(&claims, &found, &all) {
-                Ok(()) => Action::Continue,
-                Err(failure) => shared.refuse(failure),
-            },
+        match shared.verify(found.token) {
+            Ok(verified) => {
+                shared.admit(&verified, found.source, &all);
+                Action::Continue
+            }
             Err(Failure::KidUnknown) => {
                 // Wait for the fetch in flight, or start one (at most one per cooldown), or refuse.
                 let now = time::now();
@@ -332,7 +326,8 @@ impl HttpFilter for JwtRequest {
                         return shared.refuse(shared.no_keys_yet(Failure::KidUnknown));
                     }
                 }
-                shared.waiting.borrow_mut().push(Waiter { stream: self.stream, found, all });
+                let (token, source) = (found.token.to_owned(), found.source);
+                shared.waiting.borrow_mut().push(Waiter { stream: self.stream, token, source, all });
                 Action::Pause
             }
             Err(failure) => shared.refuse(failure),

@@ -1,11 +1,9 @@
 //! What a verified token adds to the request: chosen claims and the consumer identity as headers, and the
 //! consumer as the stream property `weir.consumer`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use weir_sdk::http::Headers;
 use weir_sdk::property;
-
-use crate::config::ClaimHeader;
 
 /// The stream property holding the consumer identity, for later filters.
 pub const CONSUMER_PROPERTY: &[&str] = &["weir", "consumer"];
@@ -28,12 +26,11 @@ pub fn header_value(value: Option<&Value>) -> Option<String> {
     clean.then_some(text)
 }
 
-/// Writes the configured claims and the consumer to `headers` (their incoming copies were removed before).
-pub fn apply(headers: Headers, claims: &Map<String, Value>, outputs: &[ClaimHeader], consumer: Option<(&str, &str)>) {
-    for output in outputs {
-        if let Some(value) = header_value(claims.get(&output.claim)) {
-            headers.set(&output.header, &value);
-        }
+/// Writes the claim headers and the consumer (`(header, name)`) to `headers` (their incoming copies were
+/// removed before), and the consumer as the `weir.consumer` property.
+pub fn apply<'a>(headers: Headers, claims: impl Iterator<Item = (&'a str, &'a str)>, consumer: Option<(&str, &str)>) {
+    for (header, value) in claims {
+        headers.set(header, value);
     }
     if let Some((header, name)) = consumer {
         headers.set(header, name);

@@ -7,17 +7,17 @@ use crate::config::TokenSource;
 use crate::failure::Failure;
 
 /// A token and the index of the source it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    /// The token text.
-    pub token: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The token text, in the request's headers.
+    pub token: &'a str,
     /// Index in the configured sources.
     pub source: usize,
 }
 
 /// The token of the first source present in `headers` (the request's headers, `:path` included). A source
 /// that holds two tokens is ambiguous: refused.
-pub fn find(sources: &[TokenSource], headers: &HeaderSnapshot) -> Result<Option<Found>, Failure> {
+pub fn find<'a>(sources: &[TokenSource], headers: &'a HeaderSnapshot) -> Result<Option<Found<'a>>, Failure> {
     for (index, source) in sources.iter().enumerate() {
         let mut tokens: Vec<&str> = match source {
             TokenSource::Header(header) => {
@@ -31,7 +31,7 @@ pub fn find(sources: &[TokenSource], headers: &HeaderSnapshot) -> Result<Option<
         tokens.retain(|token| !token.is_empty());
         match tokens.as_slice() {
             [] => continue,
-            [token] => return Ok(Some(Found { token: (*token).to_owned(), source: index })),
+            [token] => return Ok(Some(Found { token, source: index })),
             _ => return Err(Failure::TokenMalformed),
         }
     }
@@ -68,7 +68,7 @@ fn strip_prefix<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     head.eq_ignore_ascii_case(prefix).then(|| value[prefix.len()..].trim())
 }
 
-fn query_values<'a>(path: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+fn query_values<'a, 'n>(path: &'a str, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     let query = path.split_once('?').map_or("", |(_, query)| query);
     query.split('&').filter_map(move |pair| match pair.split_once('=') {
         Some((key, value)) if key == name => Some(value),
@@ -76,7 +76,7 @@ fn query_values<'a>(path: &'a str, name: &'a str) -> impl Iterator<Item = &'a st
     })
 }
 
-fn cookie_values<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+fn cookie_values<'a, 'n>(header: &'a str, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     header.split(';').filter_map(move |pair| match pair.trim().split_once('=') {
         Some((key, value)) if key.trim() == name => Some(value.trim().trim_matches('"')),
         _ => None,
@@ -142,7 +142,7 @@ mod tests {
         for (headers, want) in table {
             let headers = HeaderSnapshot::from_pairs(headers);
             let got = find(&sources(), &headers);
-            let want = (*want).map(|found| found.map(|(token, source)| Found { token: token.into(), source }));
+            let want = (*want).map(|found| found.map(|(token, source)| Found { token, source }));
             assert_eq!(got, want, "{headers:?}");
         }
     }

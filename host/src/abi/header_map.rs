@@ -305,28 +305,38 @@ impl Headers {
     }
 
     /// Writes the pairs layout into `out`, which must be exactly [`encoded_len`](Headers::encoded_len)
-    /// long; `false` (nothing written) when it is not.
+    /// long; `false` when it is not (`out` may then hold part of the layout). One pass over the map: the
+    /// lengths go to their slots at the front while the names and values follow each other after them.
     pub fn encode_into(&self, out: &mut [u8]) -> bool {
-        if out.len() != self.encoded_len() || out.is_empty() {
-            return out.is_empty() && self.is_empty();
+        let count = self.len();
+        if count == 0 || out.is_empty() {
+            return out.is_empty() && count == 0;
         }
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
+        let Some(mut data) = count.checked_mul(8).and_then(|n| n.checked_add(4)) else { return false };
+        let mut put = |at: usize, bytes: &[u8]| match out.get_mut(at..at + bytes.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(bytes);
+                true
+            }
+            None => false,
         };
-        put(&(self.len() as u32).to_le_bytes());
-        for (k, v) in self.iter() {
-            put(&(k.len() as u32).to_le_bytes());
-            put(&(v.len() as u32).to_le_bytes());
+        if !put(0, &(count as u32).to_le_bytes()) {
+            return false;
         }
-        for (k, v) in self.iter() {
-            put(k);
-            put(&[0]);
-            put(v);
-            put(&[0]);
+        for (index, (k, v)) in self.iter().enumerate() {
+            let slot = 4 + 8 * index;
+            let written = put(slot, &(k.len() as u32).to_le_bytes())
+                && put(slot + 4, &(v.len() as u32).to_le_bytes())
+                && put(data, k)
+                && put(data + k.len(), &[0])
+                && put(data + k.len() + 1, v)
+                && put(data + k.len() + 1 + v.len(), &[0]);
+            if !written {
+                return false;
+            }
+            data += k.len() + v.len() + 2;
         }
-        true
+        data == out.len()
     }
 
     /// The entries as owned pairs (tests, and the rare paths that need them).
@@ -385,12 +395,21 @@ mod tests {
 
     #[test]
     fn encodes_as_the_sdk_does() {
-        let m = h(&[(":status", "200"), ("a", "1"), ("b", "")]);
-        let mut out = vec![0; m.encoded_len()];
-        assert!(m.encode_into(&mut out));
-        let expected = weir_sdk::abi::encode_pairs(&m.to_pairs());
-        assert_eq!(out, expected);
-        assert!(!m.encode_into(&mut [0; 3]), "a wrong length writes nothing");
+        let maps = [
+            h(&[(":status", "200"), ("a", "1"), ("b", "")]),
+            h(&[("x", "1"), ("x", "2"), ("y", "3"), ("bad name", "v"), (":path", "/p")]),
+            h(&[("only", "")]),
+            h(&[("k", &"v".repeat(1000))]),
+        ];
+        for m in maps {
+            let mut out = vec![0; m.encoded_len()];
+            assert!(m.encode_into(&mut out));
+            let expected = weir_sdk::abi::encode_pairs(&m.to_pairs());
+            assert_eq!(out, expected);
+            for wrong in [out.len() - 1, out.len() + 1, 3] {
+                assert!(!m.encode_into(&mut vec![0; wrong]), "a buffer of {wrong} bytes is refused");
+            }
+        }
         let empty = Headers::default();
         assert_eq!(empty.encoded_len(), 0);
         assert!(empty.encode_into(&mut []));
