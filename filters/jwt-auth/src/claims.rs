@@ -84,12 +84,12 @@ impl Rules {
             }
         }
         for claim in &self.required_claims {
-            if claims.get(claim).is_none_or(Value::is_null) {
+            if lookup(claims, claim).is_none_or(Value::is_null) {
                 return Err(Failure::ClaimMissing);
             }
         }
         if !self.required_scopes.is_empty() {
-            let granted: Vec<&str> = match claims.get(&self.scope_claim) {
+            let granted: Vec<&str> = match lookup(claims, &self.scope_claim) {
                 Some(Value::String(scopes)) => scopes.split(' ').filter(|s| !s.is_empty()).collect(),
                 Some(Value::Array(scopes)) => scopes.iter().filter_map(Value::as_str).collect(),
                 _ => Vec::new(),
@@ -139,6 +139,17 @@ impl Prepared {
     }
 }
 
+/// The claim at `path`: the top-level claim of that exact name if there is one (names such as
+/// `https://example.com/roles` contain dots), else the nested claim the dots walk to (`realm_access.roles`, as
+/// Envoy's `claim_to_headers` reads it).
+pub fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(value) = claims.get(path) {
+        return Some(value);
+    }
+    let (first, rest) = path.split_once('.')?;
+    rest.split('.').try_fold(claims.get(first)?, |value, key| value.as_object()?.get(key))
+}
+
 /// A NumericDate claim: absent, or a number (fractions cut); anything else makes the token malformed.
 fn time(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Failure> {
     match claims.get(name) {
@@ -149,5 +160,31 @@ fn time(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, Failure>
             _ => Err(Failure::TokenMalformed),
         },
         Some(_) => Err(Failure::TokenMalformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn looks_up_top_level_names_first_then_nested_paths() {
+        let claims = json!({"sub": "ada", "realm_access": {"roles": ["a", "b"], "deep": {"x": 1}},
+                            "https://example.com/roles": ["admin"], "a.b": "flat", "a": {"b": "nested"}});
+        let claims = claims.as_object().expect("object");
+        let table = [
+            ("sub", Some(json!("ada"))),
+            ("realm_access.roles", Some(json!(["a", "b"]))),
+            ("realm_access.deep.x", Some(json!(1))),
+            ("https://example.com/roles", Some(json!(["admin"]))),
+            ("a.b", Some(json!("flat"))),
+            ("realm_access.missing", None),
+            ("sub.x", None),
+            ("realm_access.roles.0", None),
+            ("", None),
+        ];
+        for (path, want) in table {
+            assert_eq!(super::lookup(claims, path).cloned(), want, "{path}");
+        }
     }
 }

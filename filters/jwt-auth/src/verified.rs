@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::claims::{Prepared, Rules};
+use crate::claims::{self, Prepared, Rules};
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::output;
@@ -25,11 +25,11 @@ impl Verified {
         let consumer = config
             .consumer
             .as_ref()
-            .map(|consumer| output::header_value(claims.get(&consumer.claim)).ok_or(Failure::ClaimMissing));
+            .map(|consumer| output::header_value(claims::lookup(claims, &consumer.claim)).ok_or(Failure::ClaimMissing));
         let headers = config
             .claims_to_headers
             .iter()
-            .filter_map(|out| Some((out.header.clone(), output::header_value(claims.get(&out.claim))?)))
+            .filter_map(|out| Some((out.header.clone(), output::header_value(claims::lookup(claims, &out.claim))?)))
             .collect();
         Verified { prepared: rules.prepare(claims), consumer, headers }
     }

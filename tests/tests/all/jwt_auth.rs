@@ -141,7 +141,8 @@ fn now() -> i64 {
 /// The claims of a good token, with `changes` merged in (a null removes a claim).
 fn claims(changes: Value) -> Value {
     let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "client_id": "acme",
-                            "scope": "payments:read payments:write", "iat": now(), "exp": now() + 300});
+                            "scope": "payments:read payments:write", "iat": now(), "exp": now() + 300,
+                            "realm_access": {"roles": ["payments-admin", "viewer"]}});
     if let (Some(map), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
         for (key, value) in changes {
             if value.is_null() {
@@ -340,6 +341,7 @@ async fn jwt_valid_tokens_of_every_algorithm_pass_with_claims_upstream() -> anyh
         assert_eq!(headers["x-weir-consumer"], "acme", "{alg}: {headers}");
         assert_eq!(headers["x-jwt-sub"], "user-1", "{alg}");
         assert_eq!(headers["x-jwt-scope"], "payments:read payments:write", "{alg}");
+        assert_eq!(headers["x-jwt-roles"], "payments-admin,viewer", "{alg}: a nested claim");
         assert!(headers.get("authorization").is_none(), "{alg}: the token is removed: {headers}");
     }
     // aud as an array, exp within the clock skew, a PEM key.
