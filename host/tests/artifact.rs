@@ -675,3 +675,125 @@ fn unreachable_registry() {
     let err = rt.block_on(oci::push(&packed(None), &r, false)).unwrap_err().to_string();
     assert!(err.starts_with(&format!("{r}: push config blob failed: ")), "{err}");
 }
+
+// === mock registry: token flow, redirects, tampering ===
+
+#[path = "oci_registry/mock.rs"]
+mod mock;
+
+fn mock_reference(mock: &mock::Mock, target: &str) -> OciRef {
+    OciRef::parse(&format!("oci://{}/filters/auth{target}", mock.addr)).unwrap()
+}
+
+#[test]
+fn token_flow_and_blob_redirects_against_a_mock_registry() {
+    let m = mock::Mock::start(mock::Options { bearer: true, redirect_blobs: true, ..Default::default() });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let a = packed(Some(&key(1)));
+    let by_tag = mock_reference(&m, ":1.2.0");
+
+    // Push: HEAD (401, token, 404), POST an upload, PUT its Location with &digest= (it has a query already).
+    let digest = rt.block_on(oci::push(&a, &by_tag, false)).unwrap_or_else(|e| panic!("push: {e}"));
+    assert_eq!(digest, sha256_digest(&a.manifest_bytes()));
+    let log = m.log();
+    let token_requests: Vec<_> = log.iter().filter(|l| l.starts_with("side GET /token?")).collect();
+    assert!(!token_requests.is_empty(), "{log:#?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("registry PUT /v2/filters/auth/blobs/uploads/u1?_state=s1&digest=sha256:")),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.starts_with("registry PUT /v2/filters/auth/manifests/1.2.0 auth=Bearer ")),
+        "{log:#?}"
+    );
+    // Pushing again uploads nothing: HEAD finds both blobs.
+    m.clear_log();
+    rt.block_on(oci::push(&a, &by_tag, false)).unwrap_or_else(|e| panic!("push again: {e}"));
+    assert!(!m.log().iter().any(|l| l.contains("/blobs/uploads/")), "{:#?}", m.log());
+
+    // Pull by tag and by digest: one token per pull (cached for the manifest and both blobs); the blobs come
+    // from the other port, without the registry's Authorization (the side server answers 403 to it).
+    for r in [by_tag.clone(), by_tag.with_target(OciTarget::Digest(digest.clone()))] {
+        m.clear_log();
+        let (pulled, pulled_digest) = rt.block_on(oci::pull(&r, false)).unwrap_or_else(|e| panic!("{r}: {e}"));
+        assert_eq!((&pulled, &pulled_digest), (&a, &digest), "{r}");
+        let log = m.log();
+        assert_eq!(log.iter().filter(|l| l.starts_with("side GET /token?")).count(), 1, "{r}: {log:#?}");
+        let from_storage: Vec<_> = log.iter().filter(|l| l.starts_with("side GET /blobs/")).collect();
+        assert_eq!(from_storage.len(), 2, "{r}: {log:#?}");
+        assert!(from_storage.iter().all(|l| l.ends_with("auth=-")), "{r}: {log:#?}");
+    }
+
+    // A token the registry does not accept: one retry, then the registry's refusal, not a loop.
+    let wrong = mock::Mock::start(mock::Options { bearer: true, wrong_token: true, ..Default::default() });
+    let r = mock_reference(&wrong, ":1.2.0");
+    let err = rt.block_on(oci::pull(&r, false)).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{r}: pull manifest failed: http://{}/v2/filters/auth/manifests/1.2.0 answered 401 Unauthorized: UNAUTHORIZED: authentication required", wrong.addr)), "{err}");
+    assert_eq!(wrong.log().iter().filter(|l| l.starts_with("side GET /token?")).count(), 1, "{:#?}", wrong.log());
+}
+
+#[test]
+fn a_registry_serving_other_bytes_is_refused() {
+    let a = packed(None);
+    let manifest = a.manifest_bytes();
+    let manifest_digest = sha256_digest(&manifest);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cases = [
+        ("wasm layer", a.wasm_digest(), false),
+        ("wasm layer from blob storage", a.wasm_digest(), true),
+        ("config blob", a.config_digest(), false),
+        ("manifest", manifest_digest.clone(), false),
+    ];
+    for (case, tampered, redirect) in cases {
+        let m = mock::Mock::start(mock::Options {
+            redirect_blobs: redirect,
+            tamper: vec![tampered.clone()],
+            ..Default::default()
+        });
+        m.store("1.2.0", &manifest, &[&a.config_bytes(), &a.wasm]);
+        for target in [":1.2.0".to_string(), format!("@{manifest_digest}")] {
+            let r = mock_reference(&m, &target);
+            let err = rt.block_on(oci::pull(&r, false)).expect_err(case);
+            assert!(matches!(err, ArtifactError::DigestMismatch { .. }), "{case}: {err}");
+            let err = err.to_string();
+            assert!(
+                err.contains(&format!("digest mismatch: expected {tampered}, the bytes hash to sha256:")),
+                "{case}: {err}"
+            );
+            let names = if case == "manifest" { r.to_string() } else { format!("{tampered} served by http://") };
+            assert!(err.contains(&names), "{case}: {err}");
+        }
+    }
+}
+
+#[test]
+fn oversized_and_wrong_answers_are_refused() {
+    let a = packed(None);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let m = mock::Mock::start(mock::Options::default());
+    // A manifest over the 4 MiB limit is refused from its Content-Length, before it is read.
+    let mut huge = a.manifest_bytes();
+    huge.resize(4 * 1024 * 1024 + 1, b' ');
+    m.store("huge", &huge, &[]);
+    let err = rt.block_on(oci::pull(&mock_reference(&m, ":huge"), false)).unwrap_err().to_string();
+    assert!(
+        err.contains("the manifest of oci://") && err.contains("is 4194305 bytes, over the 4194304-byte limit"),
+        "{err}"
+    );
+    // A blob bigger than its descriptor says.
+    let mut manifest: Value = serde_json::from_slice(&a.manifest_bytes()).unwrap();
+    manifest["layers"][0]["size"] = json!(a.wasm.len() - 1);
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    m.store("short", &manifest, &[&a.config_bytes(), &a.wasm]);
+    let err = rt.block_on(oci::pull(&mock_reference(&m, ":short"), false)).unwrap_err().to_string();
+    assert!(err.contains("pull wasm layer failed: the registry sent more"), "{err}");
+    // A missing blob: the registry's error JSON is quoted.
+    let m = mock::Mock::start(mock::Options::default());
+    m.store("1.2.0", &a.manifest_bytes(), &[&a.config_bytes()]);
+    let err = rt.block_on(oci::pull(&mock_reference(&m, ":1.2.0"), false)).unwrap_err().to_string();
+    assert!(
+        err.contains("pull wasm layer failed: ")
+            && err.contains("answered 404 Not Found: BLOB_UNKNOWN: blob unknown to registry"),
+        "{err}"
+    );
+}

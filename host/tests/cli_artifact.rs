@@ -423,3 +423,36 @@ fn pull_from_a_real_registry() {
         assert!(stderr.starts_with(&want) && stderr.ends_with('\n'), "{case}:\n got: {stderr}want: {want}");
     }
 }
+
+#[path = "oci_registry/mock.rs"]
+mod mock;
+
+#[test]
+fn pull_refuses_a_registry_serving_other_bytes_and_installs_nothing() {
+    let dir = workdir();
+    let d = dir.path();
+    assert_eq!(weir(&["filter", "pack", "auth.wasm", "--name", "auth", "--version", "1.2.0"], d).0, 0);
+    let packed = load(&d.join("auth-1.2.0.tar"));
+    let m = mock::Mock::start(mock::Options {
+        bearer: true,
+        redirect_blobs: true,
+        tamper: vec![packed.wasm_digest()],
+        ..Default::default()
+    });
+    m.store("1.2.0", &packed.manifest_bytes(), &[&packed.config_bytes(), &packed.wasm]);
+    let tag = format!("oci://{}/filters/auth:1.2.0", m.addr);
+    std::fs::create_dir(d.join("pulled")).unwrap();
+    let p = &d.join("pulled");
+    let (code, out, stderr) = weir(&["filter", "pull", &tag], p);
+    assert_eq!((code, out.as_str()), (1, ""), "{stderr}");
+    let want = format!(
+        "error: wasm layer {} served by http://{}/blobs/{} for {tag}: digest mismatch: expected {}, the \
+         bytes hash to sha256:",
+        packed.wasm_digest(),
+        m.side,
+        packed.wasm_digest(),
+        packed.wasm_digest()
+    );
+    assert!(stderr.starts_with(&want), "got: {stderr}want: {want}");
+    assert_eq!(std::fs::read_dir(p).unwrap().count(), 0, "nothing is written");
+}

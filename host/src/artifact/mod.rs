@@ -12,6 +12,8 @@
 //! The format, the media types (those Istio and Higress read) and what is signed: `docs/artifacts.md`.
 
 mod abi;
+mod auth;
+mod distribution;
 mod error;
 pub mod layout;
 mod manifest;

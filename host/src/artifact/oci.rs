@@ -1,22 +1,22 @@
 //! Pushing and pulling artifacts to and from an OCI distribution registry (Docker's `registry`, Harbor, GHCR,
-//! ECR, ...), with the `oci-client` crate.
+//! ECR, ...), with Weir's own distribution API client (`host/src/artifact/distribution.rs`).
 //!
 //! References: `oci://HOST[:PORT]/REPO:TAG` or `oci://HOST[:PORT]/REPO@sha256:<64 hex>` ([`OciRef::parse`]).
 //! Loopback hosts (`127.0.0.1`, `localhost`, `[::1]`) are spoken to in plain HTTP, every other host in HTTPS
-//! (with the system's roots), unless the caller asks for plain HTTP. Access is anonymous.
+//! (with the system's roots), unless the caller asks for plain HTTP. Access is anonymous, with the Docker token
+//! flow when the registry asks for a Bearer token (`auth.rs`).
 //!
 //! A pull checks everything through [`Artifact::from_manifest_parts`], the same function as the tar reader, and
 //! checks the manifest's digest against the `@sha256:` of the reference when there is one.
 
-use super::manifest::{check_digest_syntax, parse_manifest, MAX_BLOB_SIZE};
+use super::auth::Access;
+use super::distribution::{Client, Failure, MAX_ERROR_BODY, MAX_MANIFEST_SIZE};
+use super::manifest::{check_blob, check_digest_syntax, parse_manifest};
 use super::{sha256_digest, Artifact, ArtifactError, MEDIA_TYPE_MANIFEST};
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use std::fmt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,11 @@ impl OciRef {
         OciRef { target, ..self.clone() }
     }
 
-    fn reference(&self) -> Reference {
+    /// The tag or the digest, as it appears in `/v2/<repo>/manifests/<target>`.
+    fn target_str(&self) -> &str {
         match &self.target {
-            OciTarget::Tag(t) => Reference::with_tag(self.registry.clone(), self.repository.clone(), t.clone()),
-            OciTarget::Digest(d) => Reference::with_digest(self.registry.clone(), self.repository.clone(), d.clone()),
+            OciTarget::Tag(t) => t,
+            OciTarget::Digest(d) => d,
         }
     }
 }
@@ -144,6 +145,9 @@ fn check_tag(tag: &str) -> Result<(), String> {
 
 /// Pushes `artifact` (config blob, wasm layer, manifest) to `reference`; returns the manifest digest.
 /// Pushing to `@sha256:...` requires that digest to be the artifact's manifest digest.
+///
+/// Each blob is skipped when the registry already has it (HEAD), else uploaded in one request (POST an upload,
+/// PUT its `Location` with `digest=`); then the manifest is PUT under the tag or digest.
 pub async fn push(artifact: &Artifact, reference: &OciRef, plain_http: bool) -> Result<String, ArtifactError> {
     let manifest = artifact.manifest_bytes();
     let manifest_digest = sha256_digest(&manifest);
@@ -155,115 +159,153 @@ pub async fn push(artifact: &Artifact, reference: &OciRef, plain_http: bool) -> 
             });
         }
     }
-    let client = client(reference, plain_http)?;
-    let image = reference.reference();
-    let fail = |action: &str, e: &dyn std::error::Error| registry_error(reference, action, e);
-    client.store_auth_if_needed(image.resolve_registry(), &RegistryAuth::Anonymous).await;
+    let mut client = client(reference, plain_http, Access::Push)?;
     let config = artifact.config_bytes();
-    client
-        .push_blob(&image, config.clone(), &sha256_digest(&config))
+    let config_digest = sha256_digest(&config);
+    push_blob(&mut client, Bytes::from(config), &config_digest)
         .await
-        .map_err(|e| fail("push config blob", &e))?;
-    client
-        .push_blob(&image, artifact.wasm.clone(), &artifact.wasm_digest())
+        .map_err(|f| registry_error(reference, "push config blob", f))?;
+    push_blob(&mut client, Bytes::from(artifact.wasm.clone()), &artifact.wasm_digest())
         .await
-        .map_err(|e| fail("push wasm layer", &e))?;
-    let content_type = http::HeaderValue::from_static(MEDIA_TYPE_MANIFEST);
-    client.push_manifest_raw(&image, manifest, content_type).await.map_err(|e| fail("push manifest", &e))?;
+        .map_err(|f| registry_error(reference, "push wasm layer", f))?;
+
+    let fail = |f| registry_error(reference, "push manifest", f);
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE_MANIFEST));
+    let url = client.url(&format!("manifests/{}", reference.target_str()));
+    let reply = client.request(Method::PUT, url, headers, Bytes::from(manifest), MAX_ERROR_BODY).await.map_err(fail)?;
+    if !reply.status.is_success() {
+        return Err(fail(reply.refusal("the registry refused the manifest")));
+    }
+    if let Some(stored) = reply.header("docker-content-digest").filter(|d| d.starts_with("sha256:")) {
+        if stored != manifest_digest {
+            return Err(fail(Failure::Reason(format!(
+                "the registry stored the manifest as {stored}, but its bytes hash to {manifest_digest}"
+            ))));
+        }
+    }
     Ok(manifest_digest)
 }
 
+async fn push_blob(client: &mut Client, bytes: Bytes, digest: &str) -> Result<(), Failure> {
+    let blob = client.url(&format!("blobs/{digest}"));
+    let head = client.request(Method::HEAD, blob, HeaderMap::new(), Bytes::new(), 0).await?;
+    match head.status {
+        StatusCode::OK => return Ok(()),
+        StatusCode::NOT_FOUND => {}
+        _ => return Err(head.refusal("checking whether the registry has the blob")),
+    }
+    let uploads = client.url("blobs/uploads/");
+    let started = client.request(Method::POST, uploads, HeaderMap::new(), Bytes::new(), MAX_ERROR_BODY).await?;
+    if started.status != StatusCode::ACCEPTED {
+        return Err(started.refusal("the registry refused to start an upload"));
+    }
+    let location = started.header("location").ok_or_else(|| {
+        Failure::Reason(format!("{} answered {} without the upload's Location", started.url, started.status))
+    })?;
+    let target = started.url.join(location)?.with_query("digest", digest);
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    let done = client.request(Method::PUT, target, headers, bytes, MAX_ERROR_BODY).await?;
+    if !done.status.is_success() {
+        return Err(done.refusal("the registry refused the upload"));
+    }
+    Ok(())
+}
+
 /// Pulls the artifact at `reference` and checks it; returns it with its manifest digest.
+///
+/// The manifest must be served as [`MEDIA_TYPE_MANIFEST`] and hash to the reference's `@sha256:` (when it has
+/// one) and to the registry's `Docker-Content-Digest` (when it sends one); each blob is read up to its
+/// descriptor's size and checked against its digest before anything is returned.
 pub async fn pull(reference: &OciRef, plain_http: bool) -> Result<(Artifact, String), ArtifactError> {
-    let client = client(reference, plain_http)?;
-    let image = reference.reference();
-    let fail = |action: &str, e: &dyn std::error::Error| registry_error(reference, action, e);
-    let auth = RegistryAuth::Anonymous;
-    let (manifest, _) =
-        client.pull_manifest_raw(&image, &auth, &[MEDIA_TYPE_MANIFEST]).await.map_err(|e| fail("pull manifest", &e))?;
-    if manifest.len() as u64 > MAX_BLOB_SIZE {
-        return Err(ArtifactError::TooLarge {
-            what: format!("the manifest of {reference}"),
-            size: manifest.len() as u64,
-            limit: MAX_BLOB_SIZE,
+    let mut client = client(reference, plain_http, Access::Pull)?;
+    let fail = |action: &str, f| registry_error(reference, action, f);
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static(MEDIA_TYPE_MANIFEST));
+    let url = client.url(&format!("manifests/{}", reference.target_str()));
+    let reply = match client.request(Method::GET, url, headers, Bytes::new(), MAX_MANIFEST_SIZE).await {
+        Ok(reply) => reply,
+        Err(Failure::TooLarge { declared: Some(size), limit }) => {
+            return Err(ArtifactError::TooLarge { what: format!("the manifest of {reference}"), size, limit })
+        }
+        Err(f) => return Err(fail("pull manifest", f)),
+    };
+    if !reply.status.is_success() {
+        let hint = match reply.status {
+            StatusCode::NOT_FOUND => "check the repository and the tag or digest (push it with `weir filter push`)",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "the registry refuses anonymous pulls of it",
+            _ => "",
+        };
+        return Err(fail("pull manifest", reply.refusal(hint)));
+    }
+    let content_type = reply.header("content-type").map(|t| t.split(';').next().unwrap_or("").trim().to_string());
+    if let Some(found) = content_type.filter(|t| t != MEDIA_TYPE_MANIFEST) {
+        return Err(ArtifactError::MediaType {
+            what: format!(
+                "the manifest served for {reference} (not a Weir artifact: an image index or a Docker image?)"
+            ),
+            expected: MEDIA_TYPE_MANIFEST.into(),
+            found,
         });
     }
+    let manifest = reply.body.clone();
     let manifest_digest = sha256_digest(&manifest);
-    if let OciTarget::Digest(d) = &reference.target {
-        if *d != manifest_digest {
-            return Err(ArtifactError::DigestMismatch {
-                what: format!("manifest named by {reference}"),
-                expected: d.clone(),
-                actual: manifest_digest,
-            });
+    let expected = match &reference.target {
+        OciTarget::Digest(d) => Some((d.clone(), format!("manifest named by {reference}"))),
+        OciTarget::Tag(_) => reply
+            .header("docker-content-digest")
+            .filter(|d| d.starts_with("sha256:"))
+            .map(|d| (d.to_string(), format!("manifest of {reference} (the registry's Docker-Content-Digest)"))),
+    };
+    if let Some((expected, what)) = expected {
+        if expected != manifest_digest {
+            return Err(ArtifactError::DigestMismatch { what, expected, actual: manifest_digest });
         }
     }
     let m = parse_manifest(&manifest)?;
     let mut blobs = Vec::new();
-    for (what, desc) in [("pull config blob", &m.config), ("pull wasm layer", &m.layers[0])] {
-        let mut out = Bounded { bytes: Vec::new(), limit: desc.size };
-        client.pull_blob(&image, desc.digest.as_str(), &mut out).await.map_err(|e| fail(what, &e))?;
-        blobs.push(out.bytes);
+    for (action, what, desc) in
+        [("pull config blob", "config blob", &m.config), ("pull wasm layer", "wasm layer", &m.layers[0])]
+    {
+        let url = client.url(&format!("blobs/{}", desc.digest));
+        let reply = match client.request(Method::GET, url, HeaderMap::new(), Bytes::new(), desc.size).await {
+            Ok(reply) => reply,
+            Err(Failure::TooLarge { declared, limit }) => {
+                let declared = declared.map(|d| format!(" ({d} bytes)")).unwrap_or_default();
+                return Err(fail(
+                    action,
+                    Failure::Reason(format!(
+                        "the registry sent more{declared} than the {limit} bytes the manifest gives for {}",
+                        desc.digest
+                    )),
+                ));
+            }
+            Err(f) => return Err(fail(action, f)),
+        };
+        if !reply.status.is_success() {
+            return Err(fail(action, reply.refusal("the registry lacks a blob its manifest names")));
+        }
+        check_blob(&format!("{what} {} served by {} for {reference}", desc.digest, reply.url), desc, &reply.body)?;
+        blobs.push(reply.body);
     }
     let artifact = Artifact::from_manifest_parts(&manifest, &blobs[0], &blobs[1])?;
     Ok((artifact, manifest_digest))
 }
 
-fn client(reference: &OciRef, plain_http: bool) -> Result<Client, ArtifactError> {
-    // reqwest is built without a rustls provider (so no aws-lc); use ring, as the rest of Weir does.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let protocol = if plain_http || reference.is_loopback() { ClientProtocol::Http } else { ClientProtocol::Https };
-    let config = ClientConfig {
-        protocol,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        // Distribution accepts chunked uploads, but one PUT per blob is simpler and enough for a filter.
-        use_monolithic_push: true,
-        ..Default::default()
+fn client(reference: &OciRef, plain_http: bool, access: Access) -> Result<Client, ArtifactError> {
+    let https = !(plain_http || reference.is_loopback());
+    // Docker Hub's registry API is not at its name's host (what Docker and the former oci-client do too).
+    let registry = match reference.registry.as_str() {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        registry => registry,
     };
-    Client::try_from(config).map_err(|e| registry_error(reference, "set up the client", &e))
+    Client::new(registry, &reference.repository, https, access)
+        .map_err(|f| registry_error(reference, "set up the client", f))
 }
 
-fn registry_error(reference: &OciRef, action: &str, e: &dyn std::error::Error) -> ArtifactError {
-    let mut reason = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !reason.contains(&text) {
-            reason.push_str(": ");
-            reason.push_str(&text);
-        }
-        source = s.source();
-    }
-    ArtifactError::Registry { reference: reference.to_string(), action: action.into(), reason }
-}
-
-/// A byte sink that refuses more than `limit` bytes (a blob bigger than its descriptor says).
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: u64,
-}
-
-impl tokio::io::AsyncWrite for Bounded {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        if (this.bytes.len() + buf.len()) as u64 > this.limit {
-            return Poll::Ready(Err(std::io::Error::other(format!(
-                "the registry sent more than the {} bytes the manifest gives",
-                this.limit
-            ))));
-        }
-        this.bytes.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+fn registry_error(reference: &OciRef, action: &str, failure: Failure) -> ArtifactError {
+    ArtifactError::Registry { reference: reference.to_string(), action: action.into(), reason: failure.to_string() }
 }
 
 #[cfg(test)]
@@ -306,6 +348,23 @@ mod tests {
             let e = OciRef::parse(s).expect_err(s).to_string();
             assert!(e.contains(want), "{s}: {e}");
         }
+    }
+
+    #[test]
+    fn registry_urls() {
+        let url = |s: &str, plain_http| {
+            let r = OciRef::parse(s).unwrap();
+            client(&r, plain_http, Access::Pull).unwrap().url(&format!("manifests/{}", r.target_str())).to_string()
+        };
+        assert_eq!(url("oci://127.0.0.1:5000/f/a:1", false), "http://127.0.0.1:5000/v2/f/a/manifests/1");
+        assert_eq!(url("oci://ghcr.io/org/a:1", false), "https://ghcr.io/v2/org/a/manifests/1");
+        assert_eq!(url("oci://reg.example:8443/a:1", true), "http://reg.example:8443/v2/a/manifests/1");
+        assert_eq!(url("oci://docker.io/org/a:1", false), "https://registry-1.docker.io/v2/org/a/manifests/1");
+        let hex = "b".repeat(64);
+        assert_eq!(
+            url(&format!("oci://[::1]:5000/a@sha256:{hex}"), false),
+            format!("http://[::1]:5000/v2/a/manifests/sha256:{hex}")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 pub mod balance;
 pub mod pool;
-mod tls;
+pub(crate) mod tls;
 
 pub use tls::UpstreamTlsError;
 

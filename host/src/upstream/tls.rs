@@ -28,7 +28,8 @@ pub enum UpstreamTlsError {
     },
 }
 
-fn system_roots() -> &'static Result<Arc<RootCertStore>, String> {
+/// The system's root certificates, loaded once per process (upstream TLS and the OCI registry client).
+pub(crate) fn system_roots() -> &'static Result<Arc<RootCertStore>, String> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let loaded = rustls_native_certs::load_native_certs();
