@@ -14,6 +14,19 @@ mod common;
 
 use common::{text, weir, write_config, Served};
 
+/// A configuration for `weir serve` on ephemeral ports with JSON logs, plus `fields`.
+fn served(fields: serde_json::Value) -> serde_json::Value {
+    let mut config = serde_json::json!({
+        "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+        "admin": {"address": "127.0.0.1:0"},
+        "logging": {"format": "json"}
+    });
+    if let (Some(config), Some(fields)) = (config.as_object_mut(), fields.as_object()) {
+        config.extend(fields.clone());
+    }
+    config
+}
+
 #[test]
 fn version_and_help() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -97,14 +110,11 @@ async fn the_perf_map_names_the_filters_functions_when_asked() -> anyhow::Result
     let dir = tempfile::tempdir()?;
     let file = write_config(
         dir.path(),
-        serde_json::json!({
-            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
+        served(serde_json::json!({
             "routes": [{"name": "all", "cluster": "svc",
                         "filters": [{"name": "tag", "module": filters::ADD_HEADER_WASM, "configuration": {"name": "t"}}]}],
-            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}],
-            "logging": {"format": "json"}
-        }),
+            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+        })),
     );
     for (value, wanted) in [("1", true), ("0", false)] {
         let mut served = Served::start(&["serve", "--config", &file], dir.path(), &[("WEIR_WASM_PERF_MAP", value)]);
@@ -126,13 +136,10 @@ async fn sigterm_drains_in_flight_requests_then_exits_0() -> anyhow::Result<()> 
     let dir = tempfile::tempdir()?;
     let file = write_config(
         dir.path(),
-        serde_json::json!({
-            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
+        served(serde_json::json!({
             "routes": [{"name": "all", "cluster": "svc"}],
-            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}],
-            "logging": {"format": "json"}
-        }),
+            "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+        })),
     );
     let mut served = Served::start(&["serve", "--config", &file, "--workers", "2"], dir.path(), &[]);
     let addr = served.listening("main");
@@ -185,14 +192,11 @@ async fn the_drain_is_bounded() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = write_config(
         dir.path(),
-        serde_json::json!({
-            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
+        served(serde_json::json!({
             "routes": [{"name": "all", "cluster": "svc"}],
             "clusters": [{"name": "svc", "endpoints": [up.endpoint()], "request_timeout_ms": 60000}],
-            "shutdown": {"drain_timeout_ms": 300},
-            "logging": {"format": "json"}
-        }),
+            "shutdown": {"drain_timeout_ms": 300}
+        })),
     );
     let mut served = Served::start(&["serve", "--config", &file], dir.path(), &[]);
     let addr = served.listening("main");
@@ -245,12 +249,9 @@ async fn admin_token_from_the_environment() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = write_config(
         dir.path(),
-        serde_json::json!({
-            "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-            "admin": {"address": "127.0.0.1:0"},
-            "routes": [{"name": "hi", "direct_response": {"status": 200, "body": "hi"}}],
-            "logging": {"format": "json"}
-        }),
+        served(serde_json::json!({
+            "routes": [{"name": "hi", "direct_response": {"status": 200, "body": "hi"}}]
+        })),
     );
     let mut served =
         Served::start(&["serve", "--config", &file], dir.path(), &[("WEIR_ADMIN_TOKEN", "env-token-0123456789")]);

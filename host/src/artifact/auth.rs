@@ -123,7 +123,7 @@ pub(crate) fn token_url(realm: &str, service: Option<&str>, scope: Option<&str>)
             url.push(sep);
             url.push_str(name);
             url.push('=');
-            url.push_str(&percent_encode(value));
+            url.extend(percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC));
             sep = '&';
         }
     }
@@ -141,18 +141,6 @@ pub(crate) fn parse_token(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "the token server's answer has no \"token\" or \"access_token\" field".to_string())
 }
 
-/// Percent-encodes everything but the RFC 3986 unreserved characters.
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// Bearer tokens obtained during one push or pull, per (registry, scope).
 #[derive(Debug, Default)]
