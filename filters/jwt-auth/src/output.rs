@@ -5,8 +5,9 @@ use serde_json::Value;
 use weir_sdk::http::Headers;
 use weir_sdk::property;
 
-/// The stream property holding the consumer identity, for later filters.
-pub const CONSUMER_PROPERTY: &[&str] = &["weir", "consumer"];
+/// The stream property holding the consumer identity, for later filters: one segment (Envoy, and Weir like
+/// it, reads a set property back by its first segment only).
+pub const CONSUMER_PROPERTY: &[&str] = &["weir.consumer"];
 
 /// The longest header value written; a longer claim is left out.
 const MAX_VALUE_BYTES: usize = 4096;

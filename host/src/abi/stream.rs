@@ -87,9 +87,18 @@ pub struct LiveFacts {
     upstream: std::sync::OnceLock<std::sync::Arc<str>>,
     rerouted: std::sync::OnceLock<(std::sync::Arc<str>, Option<std::sync::Arc<str>>)>,
     code_details: std::sync::Mutex<Option<std::borrow::Cow<'static, str>>>,
+    /// Values set with `proxy_set_property` by any filter of the request, by raw path: Envoy keeps them as the
+    /// stream's filter state, which every filter of the stream reads (jwt-auth's consumer, read by quota).
+    properties: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl LiveFacts {
+    /// Runs `f` on the request's set properties.
+    pub fn with_properties<T>(&self, f: impl FnOnce(&mut std::collections::HashMap<Vec<u8>, Vec<u8>>) -> T) -> T {
+        let mut properties = self.properties.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut properties)
+    }
+
     /// Counts request body bytes received from the client.
     pub fn add_request_body(&self, n: u64) {
         self.request_body_bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -176,7 +185,8 @@ impl LiveFacts {
 pub struct StreamData {
     /// Facts about the request (absent in unit tests that build streams by hand).
     pub info: Option<std::sync::Arc<RequestInfo>>,
-    /// Values set with `proxy_set_property` on this stream, by raw path.
+    /// Values set with `proxy_set_property` on a stream without request facts (streams built by hand in tests),
+    /// by raw path; a request's streams keep them in [`LiveFacts`], shared by the whole filter chain.
     pub properties: std::collections::HashMap<Vec<u8>, Vec<u8>>,
     /// The root context this stream belongs to.
     pub root: u32,
@@ -208,6 +218,16 @@ pub struct StreamData {
     pub resume_request: bool,
     /// `proxy_continue_stream(HTTP_RESPONSE)` was called (while the response is paused).
     pub resume_response: bool,
+}
+
+impl StreamData {
+    /// The value set with `proxy_set_property` under the raw `path` by any filter of this request.
+    pub fn property(&self, path: &[u8]) -> Option<Vec<u8>> {
+        match &self.info {
+            Some(info) => info.live.with_properties(|properties| properties.get(path).cloned()),
+            None => self.properties.get(path).cloned(),
+        }
+    }
 }
 
 /// A header map the guest sent (serialized pairs), keys lower-cased as they enter the host.

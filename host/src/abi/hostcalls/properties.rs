@@ -1,9 +1,9 @@
 //! Properties: `proxy_get_property` and `proxy_set_property`.
 //!
 //! A path is NUL-separated segments (ABI §2.2); [`attributes`] answers the Envoy attributes Weir knows
-//! from plain data. A value set with `proxy_set_property` is kept on the acting HTTP stream under its raw
-//! path bytes (as Envoy's filter state `wasm.<path>`) and read back by a `get` of the same path whose first
-//! segment names no attribute.
+//! from plain data. A value set with `proxy_set_property` is kept for the acting HTTP stream's request under its
+//! raw path bytes (as Envoy's filter state `wasm.<path>`), so every filter of the request, in any VM, reads it
+//! back by a `get` of the same path whose first segment names no attribute.
 //!
 //! Weir's limits for `proxy_set_property`: a path and a value are each at most [`MAX_PROPERTY_BYTES`], and
 //! one stream holds at most [`MAX_PROPERTIES_PER_STREAM`] paths; beyond either the call gets `BAD_ARGUMENT`
@@ -41,14 +41,21 @@ fn get(c: &mut Caller<'_, VmState>, path: (u32, u32), ret_ptr: u32, ret_len: u32
     memory::return_bytes(c, &value, ret_ptr, ret_len)
 }
 
-/// Stores `value` under the raw `path` on `stream`: OK, or `BAD_ARGUMENT` beyond Weir's limits.
+/// Stores `value` under the raw `path` for `stream`'s request (every filter of the request reads it): OK, or
+/// `BAD_ARGUMENT` beyond Weir's limits.
 fn store(stream: &mut StreamData, path: Vec<u8>, value: Vec<u8>) -> Result<(), Status> {
-    let full = stream.properties.len() >= MAX_PROPERTIES_PER_STREAM && !stream.properties.contains_key(&path);
-    if full || path.len() > MAX_PROPERTY_BYTES || value.len() > MAX_PROPERTY_BYTES {
-        return Err(Status::BadArgument);
+    let insert = |properties: &mut std::collections::HashMap<Vec<u8>, Vec<u8>>| {
+        let full = properties.len() >= MAX_PROPERTIES_PER_STREAM && !properties.contains_key(&path);
+        if full || path.len() > MAX_PROPERTY_BYTES || value.len() > MAX_PROPERTY_BYTES {
+            return Err(Status::BadArgument);
+        }
+        properties.insert(path, value);
+        Ok(())
+    };
+    match &stream.info {
+        Some(info) => info.live.with_properties(insert),
+        None => insert(&mut stream.properties),
     }
-    stream.properties.insert(path, value);
-    Ok(())
 }
 
 /// Sets a property on the acting HTTP stream; `NOT_FOUND` outside one (a root context, a tick), as Envoy.

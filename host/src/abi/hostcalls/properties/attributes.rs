@@ -217,7 +217,7 @@ fn attribute(path: &[&[u8]], s: &PropertySource<'_>) -> Option<Value> {
 /// The encoded value at `path`, or `NOT_FOUND`:
 ///
 /// 1. a path whose first segment names an attribute is that attribute (or nothing);
-/// 2. else a value set on this stream with `proxy_set_property` whose whole raw path equals this path's
+/// 2. else a value set for this request with `proxy_set_property` (by any filter of the chain) whose whole raw path equals this path's
 ///    first segment: Envoy stores under the raw path but looks up only the first segment, so only
 ///    single-segment names round-trip, and Weir does the same;
 /// 3. else a single dotted segment (`request.path`) is split on its first two dots and tried as an
@@ -227,8 +227,8 @@ pub fn resolve(path: &[&[u8]], s: &PropertySource<'_>) -> Result<Vec<u8>, Status
     if names_an_attribute(first) {
         return attribute(path, s).map(Value::encode).ok_or(Status::NotFound);
     }
-    if let Some(value) = s.stream.and_then(|st| st.properties.get(*first)) {
-        return Ok(value.clone());
+    if let Some(value) = s.stream.and_then(|st| st.property(first)) {
+        return Ok(value);
     }
     if let [single] = path {
         let dotted: Vec<&[u8]> = single.splitn(3, |b| *b == b'.').collect();

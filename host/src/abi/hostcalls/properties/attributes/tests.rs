@@ -24,12 +24,14 @@ fn stream(phase: Phase) -> StreamData {
         tls_version: Some("TLSv1.3"),
         live: Arc::default(),
     };
-    let mut properties = std::collections::HashMap::new();
-    properties.insert(b"wasm_test\0path".to_vec(), b"/set".to_vec());
-    properties.insert(b"custom.dotted".to_vec(), b"mine".to_vec());
+    // Set with proxy_set_property by some filter of the request.
+    info.live.with_properties(|properties| {
+        properties.insert(b"wasm_test\0path".to_vec(), b"/set".to_vec());
+        properties.insert(b"custom.dotted".to_vec(), b"mine".to_vec());
+    });
     StreamData {
         info: Some(Arc::new(info)),
-        properties,
+        properties: Default::default(),
         root: 1,
         phase,
         request_headers: pairs(&[
