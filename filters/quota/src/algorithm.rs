@@ -76,32 +76,56 @@ const MILLI: u128 = 1000;
 /// Applies `op` to the stored `state` (`None`: never written) at `now`: the new state to write (`None` when
 /// nothing changed) and the outcome. A state that does not parse counts as empty.
 pub fn apply(policy: &Policy, state: Option<&[u8]>, now: u64, op: Op) -> (Option<Vec<u8>>, Outcome) {
-    let numbers = state.map(parse).unwrap_or_default();
+    let (numbers, len) = state.map(parse).unwrap_or_default();
+    let numbers = &numbers[..len];
     match policy.algorithm {
-        Algorithm::FixedWindow => fixed(policy, &numbers, now, op),
-        Algorithm::SlidingWindow => sliding(policy, &numbers, now, op),
-        Algorithm::TokenBucket => bucket(policy, &numbers, now, op),
+        Algorithm::FixedWindow => fixed(policy, numbers, now, op),
+        Algorithm::SlidingWindow => sliding(policy, numbers, now, op),
+        Algorithm::TokenBucket => bucket(policy, numbers, now, op),
     }
 }
 
-fn parse(state: &[u8]) -> Vec<i128> {
-    let Ok(text) = std::str::from_utf8(state) else { return Vec::new() };
-    // Stored as i64 (128-bit formatting is a library routine on wasm32); every value fits: nanoseconds since
-    // the epoch, counts and milli-tokens up to 2^48 × 1000.
-    let numbers: Result<Vec<i128>, _> = text.split(',').map(|n| n.parse::<i64>().map(i128::from)).collect();
-    numbers.unwrap_or_default()
+/// The most numbers a counter holds (the sliding window's three).
+const MAX_NUMBERS: usize = 4;
+
+/// The first byte of a counter in the binary layout: then little-endian `i64`s (every value fits: nanoseconds
+/// since the epoch, counts and milli-tokens up to 2^48 × 1000). Without it, the counter is the decimal text
+/// `n,n,...` that the first version wrote, still read so that a hot swap from it keeps the counts.
+const BINARY: u8 = 0xB1;
+
+fn parse(state: &[u8]) -> ([i128; MAX_NUMBERS], usize) {
+    let mut numbers = [0i128; MAX_NUMBERS];
+    if let Some((&BINARY, rest)) = state.split_first() {
+        let words = rest.chunks_exact(8);
+        if !words.remainder().is_empty() || words.len() > MAX_NUMBERS {
+            return (numbers, 0);
+        }
+        let len = words.len();
+        for (slot, word) in numbers.iter_mut().zip(words) {
+            *slot = i128::from(i64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default()));
+        }
+        return (numbers, len);
+    }
+    let Ok(text) = std::str::from_utf8(state) else { return (numbers, 0) };
+    let mut len = 0;
+    for part in text.split(',') {
+        match (numbers.get_mut(len), part.parse::<i64>()) {
+            (Some(slot), Ok(n)) => *slot = i128::from(n),
+            _ => return (numbers, 0),
+        }
+        len += 1;
+    }
+    (numbers, len)
 }
 
 fn encode(numbers: &[i128]) -> Vec<u8> {
-    let mut out = String::with_capacity(48);
-    for (i, n) in numbers.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    let mut out = Vec::with_capacity(1 + 8 * numbers.len());
+    out.push(BINARY);
+    for n in numbers {
         let n = i64::try_from(*n).unwrap_or(if *n < 0 { i64::MIN } else { i64::MAX });
-        out.push_str(&n.to_string());
+        out.extend_from_slice(&n.to_le_bytes());
     }
-    out.into_bytes()
+    out
 }
 
 fn to_u64(value: i128) -> u64 {
@@ -354,6 +378,19 @@ mod tests {
         let p = policy(Algorithm::FixedWindow, 1, 1, 0);
         let (next, outcome) = apply(&p, Some(b"not,a,number"), 5 * S, Op::Take(1));
         assert!(outcome.allowed);
-        assert_eq!(next.as_deref(), Some(&b"5,1"[..]));
+        assert_eq!(next.as_deref().map(parse), Some(parse(&encode(&[5, 1]))));
+    }
+
+    #[test]
+    fn counters_round_trip_in_binary_and_the_first_text_layout_is_still_read() {
+        for numbers in [&[][..], &[1_700_000_000_000_000_000, 42][..], &[-5, 0, i128::from(i64::MAX)][..]] {
+            let (read, len) = super::parse(&super::encode(numbers));
+            assert_eq!(&read[..len], numbers);
+        }
+        let (read, len) = super::parse(b"1700000000000000000,7,3");
+        assert_eq!(&read[..len], [1_700_000_000_000_000_000, 7, 3]);
+        for garbage in [&b"x,1"[..], b"1,2,3,4,5", &[0xB1, 1, 2, 3][..], &[0xB1; 42][..]] {
+            assert_eq!(super::parse(garbage).1, 0, "{garbage:?} reads as no counter");
+        }
     }
 }

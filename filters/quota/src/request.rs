@@ -68,7 +68,8 @@ impl QuotaRequest {
         let retry = response::seconds(refused.outcome.retry_ns).max(1).to_string();
         let mut seen = self.seen.clone();
         seen.push(refused.clone());
-        let extra = response::headers(&seen, config::HeaderSet::ALL);
+        let mut extra: Vec<(&str, String)> = Vec::new();
+        response::headers(&seen, config::HeaderSet::ALL, |name, value| extra.push((name, value.to_owned())));
         let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json"), ("retry-after", &retry)];
         headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
         let body = response::refusal_body(refused, code);
@@ -252,9 +253,7 @@ impl HttpFilter for QuotaRequest {
         }
         let Some(shared) = self.shared.clone() else { return Action::Continue };
         if shared.rules.headers.any() {
-            for (name, value) in response::headers(&self.seen, shared.rules.headers) {
-                headers.set(name, &value);
-            }
+            response::headers(&self.seen, shared.rules.headers, |name, value| headers.set(name, value));
         }
         if !self.charges.is_empty() {
             self.response_ok = headers.status().is_some_and(|s| (200..300).contains(&s));

@@ -27,34 +27,50 @@ pub fn seconds(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000)
 }
 
-/// The rate-limit headers of `set` for `seen` (in configuration order).
-pub fn headers(seen: &[Seen], set: HeaderSet) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let requests: Vec<&Seen> = seen.iter().filter(|s| s.kind == Kind::Requests).collect();
-    if !requests.is_empty() && set.ietf {
-        let policy: Vec<String> =
-            requests.iter().map(|s| format!("\"{}\";q={};w={}", s.name, s.quota, s.window_s)).collect();
-        let state: Vec<String> = requests
-            .iter()
-            .map(|s| format!("\"{}\";r={};t={}", s.name, s.outcome.remaining, seconds(s.outcome.reset_ns)))
-            .collect();
-        out.push(("ratelimit-policy", policy.join(", ")));
-        out.push(("ratelimit", state.join(", ")));
+/// The rate-limit headers of `set` for `seen` (in configuration order), handed to `emit` one by one. Written
+/// into one reused buffer with `itoa`: this runs on every response, where `format!` and `join` made a dozen
+/// allocations.
+pub fn headers(seen: &[Seen], set: HeaderSet, mut emit: impl FnMut(&'static str, &str)) {
+    let mut text = String::with_capacity(64);
+    let mut number = itoa::Buffer::new();
+    let requests = || seen.iter().filter(|s| s.kind == Kind::Requests);
+    if requests().next().is_some() && set.ietf {
+        // `"name";q=quota;w=window, ...` and `"name";r=remaining;t=reset, ...`.
+        for (header, first, second) in [("ratelimit-policy", "q", "w"), ("ratelimit", "r", "t")] {
+            text.clear();
+            for s in requests() {
+                let values = if first == "q" {
+                    (s.quota, s.window_s)
+                } else {
+                    (s.outcome.remaining, seconds(s.outcome.reset_ns))
+                };
+                if !text.is_empty() {
+                    text.push_str(", ");
+                }
+                for piece in ["\"", &s.name, "\";", first, "=", number.format(values.0), ";", second, "="] {
+                    text.push_str(piece);
+                }
+                text.push_str(number.format(values.1));
+            }
+            emit(header, &text);
+        }
     }
     // The legacy trio describes the limit closest to refusing.
     if set.legacy {
-        if let Some(tight) = requests.iter().min_by_key(|s| (s.outcome.remaining, u64::MAX - s.outcome.reset_ns)) {
-            out.push(("x-ratelimit-limit", tight.quota.to_string()));
-            out.push(("x-ratelimit-remaining", tight.outcome.remaining.to_string()));
-            out.push(("x-ratelimit-reset", seconds(tight.outcome.reset_ns).to_string()));
+        if let Some(tight) = requests().min_by_key(|s| (s.outcome.remaining, u64::MAX - s.outcome.reset_ns)) {
+            emit("x-ratelimit-limit", number.format(tight.quota));
+            emit("x-ratelimit-remaining", number.format(tight.outcome.remaining));
+            emit("x-ratelimit-reset", number.format(seconds(tight.outcome.reset_ns)));
         }
     }
     if let Some(tight) = seen.iter().filter(|s| s.kind == Kind::Tokens).min_by_key(|s| s.outcome.remaining) {
-        out.push(("x-ratelimit-limit-tokens", tight.quota.to_string()));
-        out.push(("x-ratelimit-remaining-tokens", tight.outcome.remaining.to_string()));
-        out.push(("x-ratelimit-reset-tokens", format!("{}s", seconds(tight.outcome.reset_ns))));
+        emit("x-ratelimit-limit-tokens", number.format(tight.quota));
+        emit("x-ratelimit-remaining-tokens", number.format(tight.outcome.remaining));
+        text.clear();
+        text.push_str(number.format(seconds(tight.outcome.reset_ns)));
+        text.push('s');
+        emit("x-ratelimit-reset-tokens", &text);
     }
-    out
 }
 
 /// The body of a 429 for `refused` under a limit of `kind` answering with `code`.

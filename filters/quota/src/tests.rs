@@ -150,8 +150,9 @@ fn exchange(host: &mut FakeHost<Quota>, request_body: &str, content_type: &str, 
 
 fn remaining(host: &FakeHost<Quota>) -> i64 {
     let stored = host.shared_data("quota:v1:tokens:token_bucket:3600:ada").expect("counter");
-    let text = String::from_utf8(stored).expect("ascii");
-    text.split(',').next().and_then(|t| t.parse::<i64>().ok()).expect("tokens") / 1000
+    // The binary layout: a 0xB1 byte, then little-endian i64s (tokens first).
+    assert_eq!(stored.first(), Some(&0xB1), "{stored:?}");
+    i64::from_le_bytes(stored[1..9].try_into().expect("tokens")) / 1000
 }
 
 #[test]

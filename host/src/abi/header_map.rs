@@ -74,6 +74,31 @@ fn owned(key: Cow<'_, [u8]>) -> Bytes {
     }
 }
 
+/// The most header names [`header_name`] keeps per thread.
+const NAME_CACHE_SIZE: usize = 256;
+
+/// `key` (lower case) as a header name. Names a filter writes (`x-ratelimit-limit`, `x-user`, ...) are not
+/// among `http`'s standard ones, so each parse allocates; a filter writes the same few names on every request,
+/// so the parsed names are kept per thread (at most [`NAME_CACHE_SIZE`]; later new names are parsed each time)
+/// and a write costs a lookup and a reference count.
+fn header_name(key: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    thread_local! {
+        static NAMES: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, HeaderName>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    NAMES.with(|names| {
+        if let Some(name) = names.borrow().get(key) {
+            return Ok(name.clone());
+        }
+        let name = HeaderName::from_bytes(key)?;
+        let mut names = names.borrow_mut();
+        if names.len() < NAME_CACHE_SIZE {
+            names.insert(key.into(), name.clone());
+        }
+        Ok(name)
+    })
+}
+
 /// `key` as a header-name lookup key (`None` when it cannot name a header).
 fn as_name(key: &[u8]) -> Option<&str> {
     std::str::from_utf8(key).ok()
@@ -118,7 +143,7 @@ impl Inner {
             self.pseudo.push((owned(key), Bytes::copy_from_slice(value)));
             return;
         }
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(&key), HeaderValue::from_bytes(value)) {
+        if let (Ok(n), Ok(v)) = (header_name(&key), HeaderValue::from_bytes(value)) {
             if self.map.try_append(n, v).is_ok() {
                 return;
             }
@@ -259,7 +284,7 @@ impl Headers {
         if key.first() == Some(&b':') {
             return replace_in(&mut inner.pseudo, &key, value);
         }
-        match (HeaderName::from_bytes(&key), HeaderValue::from_bytes(value)) {
+        match (header_name(&key), HeaderValue::from_bytes(value)) {
             (Ok(n), Ok(v)) => {
                 inner.odd.retain(|(k, _)| *k != *key);
                 if inner.map.try_insert(n, v).is_err() {
