@@ -141,7 +141,6 @@ pub(crate) fn parse_token(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "the token server's answer has no \"token\" or \"access_token\" field".to_string())
 }
 
-
 /// Bearer tokens obtained during one push or pull, per (registry, scope).
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache(HashMap<(String, String), String>);
