@@ -114,6 +114,11 @@ pub(crate) fn pick_challenge<'a>(values: impl Iterator<Item = &'a str>) -> Optio
     }
 }
 
+/// Everything but the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`), as registries' token servers
+/// expect query values.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// The token request URL: `realm` with `service` and `scope` added to its query.
 pub(crate) fn token_url(realm: &str, service: Option<&str>, scope: Option<&str>) -> String {
     let mut url = realm.to_string();
@@ -123,7 +128,7 @@ pub(crate) fn token_url(realm: &str, service: Option<&str>, scope: Option<&str>)
             url.push(sep);
             url.push_str(name);
             url.push('=');
-            url.extend(percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC));
+            url.extend(percent_encoding::utf8_percent_encode(value, NOT_UNRESERVED));
             sep = '&';
         }
     }
