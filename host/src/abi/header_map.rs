@@ -136,6 +136,28 @@ fn method_bytes(method: &Method) -> Bytes {
     Bytes::from_static(known)
 }
 
+/// `:status` as bytes: the common codes from static text (no allocation per response), others copied.
+fn status_bytes(status: StatusCode) -> Bytes {
+    let text: &'static [u8] = match status.as_u16() {
+        200 => b"200",
+        201 => b"201",
+        204 => b"204",
+        301 => b"301",
+        302 => b"302",
+        304 => b"304",
+        400 => b"400",
+        401 => b"401",
+        403 => b"403",
+        404 => b"404",
+        429 => b"429",
+        500 => b"500",
+        502 => b"502",
+        503 => b"503",
+        _ => return Bytes::copy_from_slice(status.as_str().as_bytes()),
+    };
+    Bytes::from_static(text)
+}
+
 impl Inner {
     fn push(&mut self, key: &[u8], value: &[u8]) {
         let key = lower(key);
@@ -167,7 +189,7 @@ impl Headers {
 
     /// A response as filters see it: `:status`, then `headers`.
     pub fn response(status: StatusCode, headers: HeaderMap) -> Headers {
-        let pseudo = vec![(Bytes::from_static(b":status"), Bytes::copy_from_slice(status.as_str().as_bytes()))];
+        let pseudo = vec![(Bytes::from_static(b":status"), status_bytes(status))];
         Headers(Some(Arc::new(Inner { pseudo, map: headers, odd: Vec::new(), changed: false })))
     }
 
@@ -438,5 +460,13 @@ mod tests {
         let empty = Headers::default();
         assert_eq!(empty.encoded_len(), 0);
         assert!(empty.encode_into(&mut []));
+    }
+
+    #[test]
+    fn status_text_for_every_code() {
+        for code in 100..=599u16 {
+            let status = StatusCode::from_u16(code).expect("valid");
+            assert_eq!(&status_bytes(status)[..], code.to_string().as_bytes());
+        }
     }
 }

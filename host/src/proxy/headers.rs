@@ -39,18 +39,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if found & 1 != 0 {
-        // HOP_BY_HOP[0] is `connection`: the headers it names go too.
-        let listed = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned);
-        for line in listed.collect::<Vec<_>>() {
+        // HOP_BY_HOP[0] is `connection`: the headers it names go too. The usual `keep-alive` or `close`
+        // names none, and then nothing is allocated.
+        let mut named: Vec<HeaderName> = Vec::new();
+        for line in headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()) {
             for token in line.split(',').map(str::trim) {
                 if token.is_empty() || token.eq_ignore_ascii_case("close") || token.eq_ignore_ascii_case("keep-alive") {
                     continue; // not header names (`keep-alive` is in the list below anyway)
                 }
                 if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                    te |= name == header::TE;
-                    headers.remove(name);
+                    named.push(name);
                 }
             }
+        }
+        for name in named {
+            te |= name == header::TE;
+            headers.remove(name);
         }
     }
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
