@@ -25,6 +25,15 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
         // wasmtime's cache wants an absolute folder; a relative data_dir is relative to the working dir.
         cache_dir: std::path::absolute(config.data_dir.join("compiled")).ok(),
     };
+    // The handlers go in before anything listens: a SIGINT or SIGTERM that arrives as soon as the gateway
+    // answers must drain it, not kill it (the default action).
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("error: cannot wait for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let gateway = match Gateway::start(config, options) {
         Ok(g) => g,
         Err(e) => {
@@ -32,10 +41,7 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Err(e) = wait_for_signal() {
-        eprintln!("error: cannot wait for signals: {e}");
-        return ExitCode::from(1);
-    }
+    signals.wait();
     tracing::info!(
         drain_timeout_ms = drain.as_millis() as u64,
         "shutting down: no new connections, draining in-flight requests"
@@ -45,16 +51,32 @@ pub(super) fn run(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn wait_for_signal() -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+/// SIGTERM and SIGINT, caught from [`Signals::install`] on.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
-        }
-        Ok(())
-    })
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let context = rt.enter();
+        let term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt())?;
+        drop(context);
+        Ok(Signals { rt, term, int })
+    }
+
+    /// Waits for the first of them.
+    fn wait(self) {
+        let Signals { rt, mut term, mut int } = self;
+        rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        });
+    }
 }

@@ -354,8 +354,9 @@ impl Pipeline {
             None => (route, None, None),
         };
         let stop = StopSlot::default();
+        // A request without a body (its headers ended the stream) gets no body callback: no chain to build.
         let body_chain = match (chain, &streams) {
-            (Some(chain), Some(s)) => BodyChain::new(chain, s, true),
+            (Some(chain), Some(s)) if !body.is_end_stream() => BodyChain::new(chain, s, true),
             _ => None,
         };
         let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
