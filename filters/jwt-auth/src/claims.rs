@@ -43,26 +43,21 @@ impl Rules {
         }
     }
 
-    /// Checks `claims` at `now` (Unix seconds). Validity checks (401) come before the route's requirements (403).
-    pub fn check(&self, claims: &Map<String, Value>, now: i64) -> Result<(), Failure> {
-        self.prepare(claims).at(now)
-    }
-
     /// Everything about `claims` that does not depend on the time, worked out once: [`Prepared::at`] then
     /// checks them at a given time without looking at the claims again (a cached token is checked this way on
     /// every use).
     pub fn prepare(&self, claims: &Map<String, Value>) -> Prepared {
         let times =
             (|| Ok(Times { exp: time(claims, "exp")?, nbf: time(claims, "nbf")?, iat: time(claims, "iat")? }))();
-        Prepared { times, skew: self.skew, require_exp: self.require_exp, rest: self.check_rest(claims) }
+        let rest = self.check_rest(claims, times.as_ref().ok());
+        Prepared { times, skew: self.skew, require_exp: self.require_exp, rest }
     }
 
-    /// The checks that do not depend on the time, in order.
-    fn check_rest(&self, claims: &Map<String, Value>) -> Result<(), Failure> {
+    /// The checks that do not depend on the time, in order (`times`: the parsed time claims, if they parse).
+    fn check_rest(&self, claims: &Map<String, Value>, times: Option<&Times>) -> Result<(), Failure> {
         if let Some(max) = self.max_lifetime {
-            let (exp, iat) = (time(claims, "exp").ok().flatten(), time(claims, "iat").ok().flatten());
-            match (exp, iat) {
-                (Some(exp), Some(iat)) if exp.saturating_sub(iat) <= max => {}
+            match times.map(|t| (t.exp, t.iat)) {
+                Some((Some(exp), Some(iat))) if exp.saturating_sub(iat) <= max => {}
                 _ => return Err(Failure::LifetimeExceeded),
             }
         }

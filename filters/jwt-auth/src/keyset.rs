@@ -13,7 +13,7 @@ pub struct KeySet {
     keys: Vec<Key>,
 }
 
-/// What [`KeySet::select`] found.
+/// What [`select`] found.
 #[derive(Debug)]
 pub enum Selected<'a> {
     /// The key to verify with.

@@ -80,7 +80,7 @@ pub struct Signed {
 }
 
 /// Verifies the signature of `token` with the keys of `sets` and parses its claims (not checked yet: see
-/// [`Rules::check`](crate::claims::Rules::check)).
+/// [`Rules::prepare`](crate::claims::Rules::prepare)).
 pub fn verify_signature(token: &str, max_bytes: usize, sets: &[&KeySet]) -> Result<Signed, Failure> {
     let parts = split(token, max_bytes)?;
     let header = header(parts.header)?;
