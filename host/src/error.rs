@@ -60,6 +60,20 @@ pub enum ProxyError {
         /// What happened.
         detail: String,
     },
+    /// Every endpoint of the cluster is unhealthy or ejected (and the route has no fallback).
+    #[error("no healthy endpoint in cluster {cluster}: every endpoint failed its health checks or is ejected")]
+    NoHealthyUpstream {
+        /// Cluster name.
+        cluster: String,
+    },
+    /// A circuit breaker of the cluster is open (and the route has no fallback).
+    #[error("cluster {cluster} is overloaded: its circuit breaker {limit} is reached")]
+    Overloaded {
+        /// Cluster name.
+        cluster: String,
+        /// The limit: `max_requests`, `max_pending_requests` or `max_connections`.
+        limit: &'static str,
+    },
     /// The upstream broke the protocol or reset the stream.
     #[error("upstream {cluster} ({endpoint}) failed: {detail}")]
     UpstreamProtocol {
@@ -85,7 +99,9 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::UpstreamConnect { .. } | ProxyError::UpstreamProtocol { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::FilterFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::FilterFailed { .. } | ProxyError::NoHealthyUpstream { .. } | ProxyError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -100,13 +116,20 @@ impl ProxyError {
             ProxyError::UpstreamProtocol { .. } => "upstream_failed",
             ProxyError::FilterFailed { .. } => "filter_failed",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
+            ProxyError::NoHealthyUpstream { .. } => "no_healthy_upstream",
+            ProxyError::Overloaded { .. } => "circuit_open",
         }
     }
 
     /// The response: status, `content-type: application/json`, and
     /// `{"error": {"status", "code", "message", "request_id"}}`.
+    /// An overloaded cluster's answer also names the limit in `x-weir-overloaded`.
     pub fn to_response(&self, request_id: &str) -> Response<Bytes> {
-        json_error(self.status(), self.code(), &self.to_string(), request_id)
+        let mut resp = json_error(self.status(), self.code(), &self.to_string(), request_id);
+        if let ProxyError::Overloaded { limit, .. } = self {
+            resp.headers_mut().insert("x-weir-overloaded", HeaderValue::from_static(limit));
+        }
+        resp
     }
 }
 
@@ -147,6 +170,8 @@ mod tests {
                 502,
                 "upstream_failed",
             ),
+            (ProxyError::NoHealthyUpstream { cluster: "c".into() }, 503, "no_healthy_upstream"),
+            (ProxyError::Overloaded { cluster: "c".into(), limit: "max_requests" }, 503, "circuit_open"),
         ];
         for (err, status, code) in cases {
             let resp = err.to_response("rid");
@@ -155,6 +180,8 @@ mod tests {
             assert_eq!(body["error"]["code"], code);
             assert_eq!(body["error"]["request_id"], "rid");
             assert_eq!(body["error"]["message"], err.to_string());
+            let overloaded = resp.headers().get("x-weir-overloaded").map(|v| v.to_str().unwrap_or(""));
+            assert_eq!(overloaded, matches!(err, ProxyError::Overloaded { .. }).then_some("max_requests"), "{err}");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod flaky;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -392,6 +392,9 @@ fn clusters(control: &Control, only: Option<&str>) -> Vec<Value> {
             if let Some(def) = stored.as_ref().and_then(|s| s.cluster(&c.name)) {
                 v["definition"] = def.clone();
             }
+            if let Some(health) = control.cluster_health(&c.name) {
+                v["health"] = health;
+            }
             v
         })
         .collect()

@@ -6,8 +6,10 @@
 
 mod parse;
 mod reader;
+mod resilience;
 
 pub use reader::ConfigIssue;
+pub use resilience::{CircuitBreakers, Fallback, HealthCheck, OutlierDetection, RetryPolicy};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -141,6 +143,10 @@ pub struct Route {
     pub timeout: Option<Duration>,
     /// proxy-wasm filters, in chain order.
     pub filters: Vec<FilterAttachment>,
+    /// When and how to try again (none: never).
+    pub retry_policy: Option<RetryPolicy>,
+    /// What to do when the cluster has no available endpoint or a circuit is open (none: answer 503).
+    pub fallback: Option<Fallback>,
 }
 
 /// A proxy-wasm filter attached to a route.
@@ -284,6 +290,12 @@ pub struct Cluster {
     pub http2: bool,
     /// TLS to the endpoints.
     pub tls: Option<UpstreamTls>,
+    /// Active health checks (none: every endpoint counts as healthy unless ejected).
+    pub health_check: Option<HealthCheck>,
+    /// Passive outlier ejection (none: endpoints are never ejected).
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Limits across all workers; always on (Envoy's defaults unless set).
+    pub circuit_breakers: CircuitBreakers,
 }
 
 /// An endpoint: `host:port` and a weight.

@@ -1,6 +1,7 @@
 //! From a JSON document to the typed [`Config`], collecting every issue along the way.
 
 use super::reader::{as_array, as_str, as_u64_in, type_name, Issues, Obj};
+use super::resilience;
 use super::*;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -325,6 +326,18 @@ fn routes(
         }
         let timeout = o.u64_in("timeout_ms", 1, 86_400_000, issues).map(Duration::from_millis);
         let filters = o.array("filters", issues).map(|items| filters(items, base, issues)).unwrap_or_default();
+        let retry_policy =
+            o.get("retry_policy").and_then(|v| resilience::retry_policy(v, &o.child("retry_policy"), issues));
+        let known: Vec<&str> = clusters.iter().map(|k| k.name.as_str()).collect();
+        let fallback = o
+            .get("fallback")
+            .and_then(|v| resilience::fallback(v, &o.child("fallback"), &known, direct_response, issues));
+        if (retry_policy.is_some() || fallback.is_some()) && matches!(action, Some(RouteAction::Direct(_))) {
+            issues.push(
+                o.path(),
+                "retry_policy and fallback apply to routes with a \"cluster\", not to a direct_response",
+            );
+        }
         o.finish(issues);
         if let (Some(name), Some(matcher), Some(action)) = (name, matcher, action) {
             out.push(Route {
@@ -337,6 +350,8 @@ fn routes(
                 request_headers_to_remove,
                 timeout,
                 filters,
+                retry_policy,
+                fallback,
             });
         }
     }
@@ -523,6 +538,13 @@ fn clusters(root: &mut Obj, extra: &[(String, Value)], base: &Path, issues: &mut
         let max_idle_per_endpoint = o.u64_in("max_idle_per_endpoint", 0, 100_000, issues).unwrap_or(256) as usize;
         let http2 = o.bool("http2", issues).unwrap_or(false);
         let tls = o.get("tls").and_then(|t| upstream_tls(t, &o.child("tls"), base, issues));
+        let health_check =
+            o.get("health_check").and_then(|v| resilience::health_check(v, &o.child("health_check"), issues));
+        let outlier_detection = o
+            .get("outlier_detection")
+            .and_then(|v| resilience::outlier_detection(v, &o.child("outlier_detection"), issues));
+        let circuit_breakers =
+            resilience::circuit_breakers(o.get("circuit_breakers"), &o.child("circuit_breakers"), issues);
         o.finish(issues);
         if let (Some(name), Some(endpoints), Some(lb_policy)) = (name, endpoints, lb_policy) {
             out.push(Cluster {
@@ -535,6 +557,9 @@ fn clusters(root: &mut Obj, extra: &[(String, Value)], base: &Path, issues: &mut
                 max_idle_per_endpoint,
                 http2,
                 tls,
+                health_check,
+                outlier_detection,
+                circuit_breakers,
             });
         }
     }

@@ -10,6 +10,7 @@ use crate::proxy::Pipeline;
 use crate::registry::RegistryError;
 use crate::router::Router;
 use crate::telemetry::metrics::Metrics;
+use crate::upstream::health::{ClusterState, ClusterStates};
 use crate::upstream::TlsConfigs;
 use crate::wasm::{Limits, WasmRuntime};
 use std::sync::{Arc, Mutex};
@@ -25,12 +26,19 @@ pub struct Builder {
     metrics: Arc<Metrics>,
     cache_dir: Option<std::path::PathBuf>,
     runtime: Mutex<Option<Arc<WasmRuntime>>>,
+    /// Health, ejections and circuit breakers of each cluster, kept across snapshots.
+    states: ClusterStates,
 }
 
 impl Builder {
     /// A builder for `workers` workers; compiled code is cached in `cache_dir` when given.
     pub fn new(workers: usize, metrics: Arc<Metrics>, cache_dir: Option<std::path::PathBuf>) -> Builder {
-        Builder { workers, metrics, cache_dir, runtime: Mutex::new(None) }
+        Builder { workers, metrics, cache_dir, runtime: Mutex::new(None), states: ClusterStates::default() }
+    }
+
+    /// The clusters' shared states (health, ejections, breakers) of the current snapshot.
+    pub fn cluster_states(&self) -> Vec<Arc<ClusterState>> {
+        self.states.all()
     }
 
     /// The metric registry.
@@ -88,6 +96,7 @@ impl Builder {
         } else {
             None
         };
+        let states = self.states.update(&config.clusters, &tls, &self.metrics);
         let mut out = Vec::with_capacity(self.workers);
         for id in 0..self.workers {
             let filters = match &plan {
@@ -95,7 +104,7 @@ impl Builder {
                 None => None,
             };
             let before = previous.get(id).map(|p| &**p);
-            out.push(Pipeline::new(id, config, router.clone(), &tls, &self.metrics, filters, before));
+            out.push(Pipeline::new(id, config, router.clone(), &tls, &self.metrics, &states, filters, before));
         }
         Ok(out)
     }

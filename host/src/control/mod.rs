@@ -109,6 +109,11 @@ impl Control {
         (r.config.clone(), r.generation)
     }
 
+    /// Health, ejections and circuit breakers of the running clusters, by name.
+    pub fn cluster_health(&self, name: &str) -> Option<serde_json::Value> {
+        self.builder.cluster_states().into_iter().find(|s| &*s.name == name).map(|s| s.view())
+    }
+
     /// The configuration file the gateway started from.
     pub fn base(&self) -> &Config {
         &self.base

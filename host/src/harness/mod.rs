@@ -391,6 +391,8 @@ impl FilterHarness {
             request_headers_to_remove: Vec::new(),
             timeout: None,
             filters: attachments,
+            retry_policy: None,
+            fallback: None,
         };
         let clusters: Vec<config::Cluster> = options
             .clusters
@@ -405,6 +407,9 @@ impl FilterHarness {
                 max_idle_per_endpoint: 0,
                 http2: false,
                 tls: None,
+                health_check: None,
+                outlier_detection: None,
+                circuit_breakers: config::CircuitBreakers::default(),
             })
             .collect();
         let lines = capture::Lines::default();

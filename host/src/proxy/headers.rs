@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Set on a response that a route's fallback served: why the route's cluster did not (`no_healthy_endpoint`, `circuit_open`).
+pub static X_WEIR_FALLBACK: HeaderName = HeaderName::from_static("x-weir-fallback");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");

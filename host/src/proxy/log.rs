@@ -23,6 +23,10 @@ pub struct Completion {
     pub(super) access_log: bool,
     pub(super) worker: usize,
     pub(super) in_flight: Option<InFlight>,
+    /// The request's place under its cluster's `max_requests`, until the response ends.
+    pub(super) admitted: Option<crate::upstream::breaker::Slot>,
+    /// The retry's place in the retry budget, while the try is under way.
+    pub(super) retry_slot: Option<crate::upstream::breaker::Slot>,
     pub(super) lease: Option<Lease>,
     pub(super) filter_streams: Option<crate::filter::ChainStreams>,
     /// What filters see of the request (routes with filters only): sizes, the upstream, code details and
@@ -81,6 +85,8 @@ impl Completion {
             access_log,
             worker,
             in_flight: None,
+            admitted: None,
+            retry_slot: None,
             lease: None,
             filter_streams: None,
             info: None,

@@ -13,30 +13,28 @@
 mod body;
 mod filtered;
 pub(crate) mod filters;
+mod forward;
 pub mod headers;
 mod log;
+mod retry;
 
 pub use body::ResponseBody;
 
 use crate::abi::stream::{LocalResponse, RequestInfo};
 use crate::config;
 use crate::error::ProxyError;
-use crate::filter::BodyChain;
 use crate::filter::{
     run_request_headers, run_response_headers, Attachment, ChainStreams, RequestVerdict, ResponseVerdict, WorkerFilters,
 };
 use crate::router::{Action, RequestView, Route, Router};
 use crate::telemetry::metrics::{Metrics, RouteMetrics};
-use crate::upstream::{self, balance::Pick, TlsConfigs, UpstreamBody};
+use crate::upstream::{self, TlsConfigs};
 use body::{full, Observed};
 use bytes::Bytes;
-use filtered::{BodyStop, Filtered, StopSlot};
-use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
-use log::{Completion, Counted};
+use log::Completion;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -113,29 +111,34 @@ pub struct Pipeline {
     /// This worker's filter VMs, and each route's chain (by route index; empty: no filters).
     filters: Option<WorkerFilters>,
     chains: Vec<Vec<Attachment>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
     /// Builds a worker's pipeline: its own clusters and pools, metric handles resolved up front. Clusters
     /// whose definition is the same as in `previous` (the pipeline this one replaces) are kept, with their
     /// pooled connections.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         worker: usize,
         config: &config::Config,
         router: Arc<Router>,
         tls: &TlsConfigs,
-        metrics: &Metrics,
+        metrics: &Arc<Metrics>,
+        states: &[Arc<upstream::health::ClusterState>],
         filters: Option<WorkerFilters>,
         previous: Option<&Pipeline>,
     ) -> Pipeline {
         let clusters: Vec<Arc<upstream::Cluster>> = config
             .clusters
             .iter()
-            .map(|c| {
-                let kept = previous.and_then(|p| p.clusters.iter().find(|k| k.built_from(c)));
+            .zip(states)
+            .map(|(c, state)| {
+                let kept =
+                    previous.and_then(|p| p.clusters.iter().find(|k| k.built_from(c) && Arc::ptr_eq(&k.state, state)));
                 match kept {
                     Some(k) => k.clone(),
-                    None => Arc::new(upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker))),
+                    None => Arc::new(upstream::Cluster::new(c, tls, metrics.cluster(&c.name, worker), state.clone())),
                 }
             })
             .collect();
@@ -166,6 +169,7 @@ impl Pipeline {
             clusters,
             router,
             access_log: config.logging.access_log,
+            metrics: metrics.clone(),
         }
     }
 
@@ -235,8 +239,16 @@ impl Pipeline {
                                 return error_response(&err, completion);
                             }
                             let chained = Chained { route, chain, streams };
-                            let forward =
-                                self.forward(&conn, parts, request_body, other, cluster, Some(chained), completion);
+                            let forward = self.forward(
+                                &conn,
+                                parts,
+                                request_body,
+                                other,
+                                cluster,
+                                Some(chained),
+                                completion,
+                                true,
+                            );
                             return Box::pin(forward).await;
                         }
                         Routed::Nowhere(err) => {
@@ -333,167 +345,7 @@ impl Pipeline {
             }
             chained = Some(Chained { route, chain, streams });
         }
-        self.forward(&conn, parts, body, upstream_route, cluster, chained, completion).await
-    }
-
-    /// Sends the request (its filters done) to an endpoint of `cluster` with `route`'s header rules and
-    /// rewrite, and the response back through the chain's response callbacks.
-    #[allow(clippy::too_many_arguments)]
-    async fn forward(
-        &self,
-        conn: &ConnInfo,
-        mut parts: http::request::Parts,
-        body: Incoming,
-        route: &Route,
-        cluster: &upstream::Cluster,
-        chained: Option<Chained<'_>>,
-        mut completion: Completion,
-    ) -> Response<ResponseBody> {
-        let (chain_route, chain, streams) = match chained {
-            Some(Chained { route, chain, streams }) => (route, Some(chain), Some(streams)),
-            None => (route, None, None),
-        };
-        let stop = StopSlot::default();
-        // A request without a body (its headers ended the stream) gets no body callback: no chain to build.
-        let body_chain = match (chain, &streams) {
-            (Some(chain), Some(s)) if !body.is_end_stream() => BodyChain::new(chain, s, true),
-            _ => None,
-        };
-        let in_flight = cluster.balancer.pick(&Pick { client_ip: conn.client.ip(), headers: &parts.headers });
-        let endpoint_index = in_flight.index();
-        let endpoint = &cluster.endpoints[endpoint_index];
-        completion.upstream = Some(endpoint.address.clone());
-        completion.in_flight = Some(in_flight);
-        if let Some(info) = &completion.info {
-            info.live.set_upstream(endpoint.address.clone());
-        }
-        for name in &route.headers_to_remove {
-            parts.headers.remove(name);
-        }
-        for (name, value) in &route.headers_to_add {
-            parts.headers.insert(name.clone(), value.clone());
-        }
-        let path_and_query = match route.rewrite_path(parts.uri.path()) {
-            // No rewrite: the client's path and query are reused as they are (no copy).
-            std::borrow::Cow::Borrowed(_) => parts.uri.path_and_query().cloned(),
-            std::borrow::Cow::Owned(path) => match parts.uri.query() {
-                Some(q) => PathAndQuery::try_from(format!("{path}?{q}")).ok(),
-                None => PathAndQuery::try_from(path).ok(),
-            },
-        };
-        // HTTP/1.1 upstreams get the origin form (`/path?query`); HTTP/2 needs scheme and authority.
-        let uri = path_and_query.and_then(|pq| {
-            if cluster.http2 {
-                Uri::builder()
-                    .scheme(cluster.scheme.clone())
-                    .authority(endpoint.authority.clone())
-                    .path_and_query(pq)
-                    .build()
-                    .ok()
-            } else {
-                Some(Uri::from(pq))
-            }
-        });
-        parts.uri = match uri {
-            Some(uri) => uri,
-            None => {
-                return error_response(
-                    &ProxyError::BadRequest("the rewritten path is not a valid URI".into()),
-                    completion,
-                )
-            }
-        };
-        parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-        let body: UpstreamBody = match &completion.info {
-            // Filters read the request body's size (`request.size`): its bytes are counted as they pass.
-            Some(info) => Filtered::new(Counted::new(body, info.live.clone()), body_chain, stop.clone()).boxed_unsync(),
-            None => Filtered::passthrough(body).boxed_unsync(),
-        };
-        let upstream_req = Request::from_parts(parts, body);
-
-        let timeout = route.timeout.unwrap_or(cluster.request_timeout);
-        let index = endpoint_index;
-        let result = tokio::time::timeout(timeout, cluster.send(index, upstream_req)).await;
-        let mut resp = match result {
-            Ok(Ok((resp, lease))) => {
-                completion.lease = Some(lease);
-                resp
-            }
-            Ok(Err(e)) => {
-                // A filter stopped the request body: answer as it asked.
-                let stopped = stop.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(stop) = stopped {
-                    return match (stop, chain, streams) {
-                        (BodyStop::Respond(local), Some(chain), Some(s)) => {
-                            Box::pin(self.reply_through_chain(chain_route, chain, s, local, chain.len(), completion))
-                                .await
-                        }
-                        (BodyStop::Respond(local), _, _) => local_reply(&local, completion),
-                        (BodyStop::Fail { filter, detail, too_large }, _, s) => {
-                            completion.filter_streams = s;
-                            if too_large {
-                                error_response(
-                                    &ProxyError::BodyTooLarge { filter: filter.to_string(), detail },
-                                    completion,
-                                )
-                            } else {
-                                error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion)
-                            }
-                        }
-                    };
-                }
-                let err = classify(e, cluster, &endpoint.address);
-                match &err {
-                    ProxyError::UpstreamTimeout { .. } => cluster.metrics.timeouts.inc(),
-                    ProxyError::UpstreamConnect { .. } => cluster.metrics.connect_errors.inc(),
-                    _ => cluster.metrics.other_errors.inc(),
-                };
-                tracing::warn!(request_id = completion.request_id.to_str().unwrap_or("-"), route = %route.name, error = %err, "upstream request failed");
-                return error_response(&err, completion);
-            }
-            Err(_) => {
-                cluster.metrics.timeouts.inc();
-                let err = ProxyError::UpstreamTimeout {
-                    cluster: cluster.name.to_string(),
-                    endpoint: endpoint.address.to_string(),
-                    what: "respond",
-                    millis: timeout.as_millis(),
-                };
-                tracing::warn!(request_id = completion.request_id.to_str().unwrap_or("-"), route = %route.name, error = %err, "upstream request timed out");
-                return error_response(&err, completion);
-            }
-        };
-        headers::strip_hop_by_hop(resp.headers_mut());
-        resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
-        completion.code_details("via_upstream");
-        if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
-            let view = filters::response_headers(resp.status(), std::mem::take(resp.headers_mut()));
-            let eos = resp.body().is_end_stream();
-            match Box::pin(run_response_headers(filters, chain, &mut s, view, eos, chain.len())).await {
-                ResponseVerdict::Continue(view) => {
-                    let (mut head, body) = resp.into_parts();
-                    filters::apply_response(&mut head.status, &mut head.headers, view);
-                    resp = Response::from_parts(head, body);
-                }
-                ResponseVerdict::Respond(local) => {
-                    completion.filter_streams = Some(s);
-                    completion.lease = None; // the upstream body is dropped unread: its connection closes
-                    return local_reply(&local, completion);
-                }
-                ResponseVerdict::Fail { filter, detail } => {
-                    completion.filter_streams = Some(s);
-                    completion.lease = None;
-                    return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
-                }
-            }
-            let response_chain = BodyChain::new(chain, &s, false);
-            completion.filter_streams = Some(s);
-            completion.status = resp.status().as_u16();
-            let stop = StopSlot::default();
-            return resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion));
-        }
-        completion.status = resp.status().as_u16();
-        resp.map(|b| Observed::new(Either::Right(Filtered::passthrough(b)), completion))
+        self.forward(&conn, parts, body, upstream_route, cluster, chained, completion, true).await
     }
 }
 
@@ -670,17 +522,6 @@ fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> std::borrow::Cow<'
         without_port.to_ascii_lowercase().into()
     } else {
         without_port.into()
-    }
-}
-
-fn classify(e: upstream::pool::SendError, cluster: &upstream::Cluster, endpoint: &str) -> ProxyError {
-    use upstream::pool::SendError;
-    let millis = cluster.connect_timeout.as_millis();
-    let (cluster, endpoint) = (cluster.name.to_string(), endpoint.to_string());
-    match e {
-        SendError::ConnectTimeout => ProxyError::UpstreamTimeout { millis, what: "connect", cluster, endpoint },
-        SendError::Connect(detail) => ProxyError::UpstreamConnect { cluster, endpoint, detail },
-        SendError::Protocol(detail) => ProxyError::UpstreamProtocol { cluster, endpoint, detail },
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Route {
     pub headers_to_remove: Vec<HeaderName>,
     /// Per-route request timeout.
     pub timeout: Option<Duration>,
+    /// When to try again.
+    pub retry_policy: Option<config::RetryPolicy>,
+    /// Where requests go when the cluster cannot take them (another cluster, or a response).
+    pub fallback: Option<Action>,
 }
 
 /// What a route does with a request, ready to use.
@@ -124,6 +128,11 @@ impl Router {
                         .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
                         .collect(),
                     timeout: r.timeout,
+                    retry_policy: r.retry_policy.clone(),
+                    fallback: r.fallback.as_ref().map(|f| match f {
+                        config::Fallback::Cluster(c) => Action::new(&config::RouteAction::Cluster(c.clone())),
+                        config::Fallback::Response(d) => Action::new(&config::RouteAction::Direct(d.clone())),
+                    }),
                 })
             })
             .collect::<Result<_, regex::Error>>()?;

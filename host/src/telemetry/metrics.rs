@@ -70,6 +70,12 @@ pub struct Metrics {
     upstream_timeouts: Family<Labels, Counter>,
     open_connections: Family<Labels, Gauge>,
     connections: Family<Labels, Counter>,
+    endpoint_healthy: Family<Labels, Gauge>,
+    health_checks: Family<Labels, Counter>,
+    ejections: Family<Labels, Counter>,
+    overflows: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+    fallbacks: Family<Labels, Counter>,
     filter_counters: OnceLock<Family<Labels, Counter>>,
     filter_gauges: OnceLock<Family<Labels, Gauge>>,
     filter_histograms: OnceLock<HistogramFamily>,
@@ -109,6 +115,38 @@ impl Metrics {
             open_connections.clone(),
         );
         registry.register("connections", "Accepted downstream connections by listener and worker", connections.clone());
+        let endpoint_healthy = Family::<Labels, Gauge>::default();
+        let health_checks = Family::<Labels, Counter>::default();
+        let ejections = Family::<Labels, Counter>::default();
+        let overflows = Family::<Labels, Counter>::default();
+        let retries = Family::<Labels, Counter>::default();
+        let fallbacks = Family::<Labels, Counter>::default();
+        registry.register(
+            "upstream_endpoint_available",
+            "1 when an endpoint takes requests (healthy by its checks and not ejected), by cluster and endpoint",
+            endpoint_healthy.clone(),
+        );
+        registry.register(
+            "upstream_health_checks",
+            "Active health checks by cluster, endpoint and result (pass, fail)",
+            health_checks.clone(),
+        );
+        registry.register(
+            "upstream_ejections",
+            "Outlier ejections by cluster, endpoint and reason (5xx, connect)",
+            ejections.clone(),
+        );
+        registry.register(
+            "upstream_overflows",
+            "Requests refused or retries not made by a circuit breaker, by cluster and limit",
+            overflows.clone(),
+        );
+        registry.register("upstream_retries", "Retries by cluster and reason", retries.clone());
+        registry.register(
+            "route_fallbacks",
+            "Requests served by a route's fallback, by route and reason",
+            fallbacks.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
@@ -117,6 +155,12 @@ impl Metrics {
             upstream_timeouts,
             open_connections,
             connections,
+            endpoint_healthy,
+            health_checks,
+            ejections,
+            overflows,
+            retries,
+            fallbacks,
             filter_counters: OnceLock::new(),
             filter_gauges: OnceLock::new(),
             filter_histograms: OnceLock::new(),
@@ -204,6 +248,31 @@ impl Metrics {
         }
     }
 
+    /// Handles for one endpoint of a cluster (shared by the workers).
+    pub fn endpoint(&self, cluster: &str, endpoint: &str) -> EndpointMetrics {
+        let labels = vec![("cluster", label_value(cluster)), ("endpoint", label_value(endpoint))];
+        EndpointMetrics {
+            healthy: self.endpoint_healthy.get_or_create(&labels).clone(),
+            checks: self.health_checks.clone(),
+            ejections: self.ejections.clone(),
+            labels,
+        }
+    }
+
+    /// Handles for a cluster's circuit breakers and retries.
+    pub fn breaker(&self, cluster: &str) -> BreakerMetrics {
+        BreakerMetrics {
+            cluster: label_value(cluster),
+            overflows: self.overflows.clone(),
+            retries: self.retries.clone(),
+        }
+    }
+
+    /// Counts a request served by `route`'s fallback because of `reason`.
+    pub fn fallback(&self, route: &str, reason: &str) {
+        self.fallbacks.get_or_create(&vec![("route", label_value(route)), ("reason", reason.to_string())]).inc();
+    }
+
     /// Handles for one listener on one worker.
     pub fn listener(&self, listener: &str, worker: usize) -> ListenerMetrics {
         let labels = vec![("listener", listener.to_string()), ("worker", worker.to_string())];
@@ -239,6 +308,54 @@ pub struct ClusterMetrics {
     pub other_errors: Counter,
     /// Connect and response timeouts.
     pub timeouts: Counter,
+}
+
+/// One endpoint's handles.
+#[derive(Clone, Debug)]
+pub struct EndpointMetrics {
+    /// 1 when the endpoint takes requests.
+    pub healthy: Gauge,
+    checks: Family<Labels, Counter>,
+    ejections: Family<Labels, Counter>,
+    labels: Labels,
+}
+
+impl EndpointMetrics {
+    fn with(&self, key: &'static str, value: &str) -> Labels {
+        let mut labels = self.labels.clone();
+        labels.push((key, value.to_string()));
+        labels
+    }
+
+    /// The counter of passed or failed checks.
+    pub fn checks(&self, passed: bool) -> Counter {
+        self.checks.get_or_create(&self.with("result", if passed { "pass" } else { "fail" })).clone()
+    }
+
+    /// The counter of ejections for `reason`.
+    pub fn ejections(&self, reason: &str) -> Counter {
+        self.ejections.get_or_create(&self.with("reason", reason)).clone()
+    }
+}
+
+/// A cluster's circuit-breaker and retry handles.
+#[derive(Clone, Debug)]
+pub struct BreakerMetrics {
+    cluster: String,
+    overflows: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+}
+
+impl BreakerMetrics {
+    /// Refusals by `limit`.
+    pub fn overflow(&self, limit: &str) -> Counter {
+        self.overflows.get_or_create(&vec![("cluster", self.cluster.clone()), ("limit", limit.to_string())]).clone()
+    }
+
+    /// Retries for `reason`.
+    pub fn retry(&self, reason: &str) -> Counter {
+        self.retries.get_or_create(&vec![("cluster", self.cluster.clone()), ("reason", reason.to_string())]).clone()
+    }
 }
 
 /// Per-listener, per-worker handles.

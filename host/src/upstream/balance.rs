@@ -57,16 +57,41 @@ impl Balancer {
 
     /// Chooses an endpoint and counts a request in flight on it until the guard is dropped.
     pub fn pick(&self, req: &Pick<'_>) -> InFlight {
-        let index = match &self.policy {
-            Policy::RoundRobin(schedule) => schedule[self.next() % schedule.len()],
-            Policy::LeastRequest => self.least_request(),
-            Policy::Hash(key, ring) => match hash_input(key, req) {
-                Some(h) => ring_lookup(ring, h),
-                None => self.next() % self.weights.len(),
-            },
-        };
+        let index = self.choose(req, &|_| true).unwrap_or(0);
+        self.count(index)
+    }
+
+    /// Chooses among the endpoints `usable` accepts, as the policy would among all (the next usable one in
+    /// round-robin order, the least loaded usable one, the next usable point on the hash ring); `None` when it
+    /// accepts none.
+    pub fn pick_usable(&self, req: &Pick<'_>, usable: &dyn Fn(usize) -> bool) -> Option<InFlight> {
+        self.choose(req, usable).map(|i| self.count(i))
+    }
+
+    fn count(&self, index: usize) -> InFlight {
         self.in_flight[index].fetch_add(1, Relaxed);
         InFlight { counters: self.in_flight.clone(), index }
+    }
+
+    fn choose(&self, req: &Pick<'_>, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+        match &self.policy {
+            // Each skipped place uses up its turn, so the usable endpoints share the load evenly.
+            Policy::RoundRobin(schedule) => {
+                (0..schedule.len()).map(|_| schedule[self.next() % schedule.len()]).find(|i| usable(*i))
+            }
+            Policy::LeastRequest => self.least_request(usable),
+            Policy::Hash(key, ring) => match hash_input(key, req) {
+                Some(h) => {
+                    let at = ring.partition_point(|(p, _)| *p < h);
+                    (0..ring.len()).map(|k| ring[(at + k) % ring.len()].1).find(|i| usable(*i))
+                }
+                None => {
+                    let n = self.weights.len();
+                    let start = self.next();
+                    (0..n).map(|k| (start + k) % n).find(|i| usable(*i))
+                }
+            },
+        }
     }
 
     fn next(&self) -> usize {
@@ -75,17 +100,26 @@ impl Balancer {
 
     /// Fewest in flight relative to weight; ties are broken by a rotating start so equal endpoints
     /// share the load.
-    fn least_request(&self) -> usize {
+    fn least_request(&self, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
         let n = self.weights.len();
-        let start = self.next() % n;
-        let mut best = start;
+        // Ties go to a rotating start among the usable endpoints, so they share the load evenly.
+        let usable_count = (0..n).filter(|i| usable(*i)).count();
+        if usable_count == 0 {
+            return None;
+        }
+        let start = (0..n).filter(|i| usable(*i)).nth(self.next() % usable_count)?;
+        let mut best: Option<usize> = None;
         for offset in 0..n {
             let i = (start + offset) % n;
+            if !usable(i) {
+                continue;
+            }
             // a/wa < b/wb  <=>  a*wb < b*wa
             let load = |j: usize| self.in_flight[j].load(Relaxed) as u64;
-            if load(i) * u64::from(self.weights[best]) < load(best) * u64::from(self.weights[i]) {
-                best = i;
-            }
+            best = match best {
+                Some(b) if load(i) * u64::from(self.weights[b]) >= load(b) * u64::from(self.weights[i]) => Some(b),
+                _ => Some(i),
+            };
         }
         best
     }
@@ -150,11 +184,6 @@ fn ring(endpoints: &[Endpoint]) -> Vec<(u64, usize)> {
     }
     ring.sort_unstable();
     ring
-}
-
-fn ring_lookup(ring: &[(u64, usize)], h: u64) -> usize {
-    let at = ring.partition_point(|(p, _)| *p < h);
-    ring[at % ring.len()].1
 }
 
 fn hash_input(key: &HashKey, req: &Pick<'_>) -> Option<u64> {
@@ -252,6 +281,35 @@ mod tests {
             let ip = format!("192.0.2.{last}");
             let first = pick(&b, &h, &ip).index();
             assert_eq!(pick(&b, &h, &ip).index(), first);
+        }
+    }
+
+    #[test]
+    fn every_policy_skips_unusable_endpoints_and_says_when_none_is_left() {
+        let h = http::HeaderMap::new();
+        let policies = [
+            LbPolicy::RoundRobin,
+            LbPolicy::LeastRequest,
+            LbPolicy::ConsistentHash(HashKey::ClientIp),
+            LbPolicy::ConsistentHash(HashKey::Header("x-user".into())),
+        ];
+        for policy in policies {
+            let b = Balancer::new(&policy, &endpoints(&[1, 1, 1]));
+            let mut seen = [0; 3];
+            for i in 0..60 {
+                let ip = format!("10.1.{}.{}", i / 200, i % 200);
+                let pick = Pick { client_ip: ip.parse().unwrap(), headers: &h };
+                let chosen = b.pick_usable(&pick, &|i| i != 1).expect("two are usable");
+                seen[chosen.index()] += 1;
+            }
+            assert_eq!(seen[1], 0, "{policy:?}: the unusable endpoint is never chosen");
+            assert!(seen[0] + seen[2] == 60, "{policy:?}");
+            if matches!(policy, LbPolicy::RoundRobin | LbPolicy::LeastRequest) {
+                assert_eq!(seen, [30, 0, 30], "{policy:?}: the others share evenly");
+            }
+            let pick = Pick { client_ip: "10.0.0.1".parse().unwrap(), headers: &h };
+            assert!(b.pick_usable(&pick, &|_| false).is_none(), "{policy:?}: none usable");
+            assert_eq!(b.in_flight(), vec![0, 0, 0], "{policy:?}: guards dropped");
         }
     }
 }

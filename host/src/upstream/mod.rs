@@ -4,6 +4,9 @@
 //! threads: a request is served start to end on the worker that accepted it.
 
 pub mod balance;
+pub mod breaker;
+mod checker;
+pub mod health;
 pub mod pool;
 pub(crate) mod tls;
 
@@ -38,6 +41,30 @@ impl TlsConfigs {
     }
 }
 
+impl pool::Connector {
+    /// How `cfg`'s endpoints are connected to (TLS with ALPN per the cluster's protocol), counting nothing.
+    pub fn for_cluster(cfg: &config::Cluster, tls: &TlsConfigs) -> pool::Connector {
+        let tls_connector = tls.0.get(&cfg.name).map(|base| {
+            let mut config = (**base).clone();
+            config.alpn_protocols = if cfg.http2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+            let name = cfg
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_name.as_deref())
+                .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_string()).ok());
+            (tokio_rustls::TlsConnector::from(Arc::new(config)), name)
+        });
+        pool::Connector {
+            tls: tls_connector,
+            http2: cfg.http2,
+            connect_timeout: cfg.connect_timeout,
+            idle_timeout: cfg.idle_timeout,
+            max_idle: cfg.max_idle_per_endpoint,
+            state: None,
+        }
+    }
+}
+
 /// One endpoint, ready to address.
 #[derive(Debug)]
 pub struct EndpointTarget {
@@ -65,6 +92,8 @@ pub struct Cluster {
     pub http2: bool,
     /// Metric handles.
     pub metrics: ClusterMetrics,
+    /// Health, ejections and circuit breakers, shared by every worker.
+    pub state: Arc<health::ClusterState>,
     connector: Arc<pool::Connector>,
     pools: Vec<Arc<pool::EndpointPool>>,
     /// What it was built from: a new snapshot with the same definition keeps this cluster and its pools.
@@ -72,26 +101,16 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Builds a cluster's per-worker runtime.
-    pub fn new(cfg: &config::Cluster, tls: &TlsConfigs, metrics: ClusterMetrics) -> Cluster {
-        let tls_connector = tls.0.get(&cfg.name).map(|base| {
-            let mut config = (**base).clone();
-            config.alpn_protocols = if cfg.http2 { vec![b"h2".to_vec()] } else { vec![b"http/1.1".to_vec()] };
-            let name = cfg
-                .tls
-                .as_ref()
-                .and_then(|t| t.server_name.as_deref())
-                .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_string()).ok());
-            (tokio_rustls::TlsConnector::from(Arc::new(config)), name)
-        });
-        let scheme = if tls_connector.is_some() { Scheme::HTTPS } else { Scheme::HTTP };
-        let connector = Arc::new(pool::Connector {
-            tls: tls_connector,
-            http2: cfg.http2,
-            connect_timeout: cfg.connect_timeout,
-            idle_timeout: cfg.idle_timeout,
-            max_idle: cfg.max_idle_per_endpoint,
-        });
+    /// Builds a cluster's per-worker runtime over its process-wide `state`.
+    pub fn new(
+        cfg: &config::Cluster,
+        tls: &TlsConfigs,
+        metrics: ClusterMetrics,
+        state: Arc<health::ClusterState>,
+    ) -> Cluster {
+        let mut connector = pool::Connector::for_cluster(cfg, tls);
+        connector.state = Some(state.clone());
+        let scheme = if connector.tls.is_some() { Scheme::HTTPS } else { Scheme::HTTP };
         let endpoints: Vec<EndpointTarget> = cfg
             .endpoints
             .iter()
@@ -100,17 +119,23 @@ impl Cluster {
                 authority: e.address.parse().unwrap_or_else(|_| Authority::from_static("invalid.endpoint:1")),
             })
             .collect();
+        let pools: Vec<Arc<pool::EndpointPool>> =
+            endpoints.iter().map(|e| pool::EndpointPool::new(e.address.clone())).collect();
+        for p in &pools {
+            state.register_pool(p);
+        }
         Cluster {
             name: cfg.name.as_str().into(),
             scheme,
-            pools: endpoints.iter().map(|e| pool::EndpointPool::new(e.address.clone())).collect(),
+            pools,
             endpoints,
             balancer: Balancer::new(&cfg.lb_policy, &cfg.endpoints),
             request_timeout: cfg.request_timeout,
             connect_timeout: cfg.connect_timeout,
             http2: cfg.http2,
             metrics,
-            connector,
+            state,
+            connector: Arc::new(connector),
             source: cfg.clone(),
         }
     }

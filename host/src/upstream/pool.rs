@@ -7,8 +7,10 @@
 //! proxied request here; a worker-owned pool that only pops and pushes a vector costs a fraction of that
 //! (docs/benchmarks.md).
 
+use super::breaker::{Limit, Slot};
 use super::UpstreamBody;
 use http::{Request, Response};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -33,6 +35,8 @@ pub enum SendError {
     Connect(String),
     /// The connection broke after the request was sent.
     Protocol(String),
+    /// A circuit breaker refused (no connection could be opened or waited for).
+    Overflow(super::breaker::Limit),
 }
 
 /// How connections to the cluster's endpoints are made.
@@ -47,6 +51,8 @@ pub struct Connector {
     pub idle_timeout: Duration,
     /// Idle HTTP/1.1 connections kept per endpoint.
     pub max_idle: usize,
+    /// The cluster's shared state, whose breakers count connections (none: not counted, as for health checks).
+    pub state: Option<Arc<super::health::ClusterState>>,
 }
 
 /// The pool of one endpoint.
@@ -66,6 +72,8 @@ struct H1 {
     sender: http1::SendRequest<UpstreamBody>,
     conn: Option<Pin<Box<H1Conn>>>,
     idle_since: Instant,
+    /// The connection's place under the cluster's `max_connections`, given back when it closes.
+    _permit: Option<Slot>,
 }
 
 impl H1 {
@@ -104,6 +112,12 @@ impl EndpointPool {
             shared_h2: Mutex::new(None),
             sweeping: AtomicBool::new(false),
         })
+    }
+
+    /// Closes this pool's oldest idle connection, if it has one (its place under `max_connections` frees).
+    pub(crate) fn close_one_idle(&self) -> bool {
+        let oldest = self.idle.lock().ok().and_then(|mut idle| (!idle.is_empty()).then(|| idle.remove(0)));
+        oldest.is_some()
     }
 
     /// Idle HTTP/1.1 connections (for tests and metrics).
@@ -166,16 +180,60 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
         if let Some(sender) = shared {
             return Ok(Lease { conn: Some(LeasedConn::H2(sender)), reused: true, reusable: false });
         }
+        let permit = match &connector.state {
+            Some(state) => Some(
+                state
+                    .breakers
+                    .connection()
+                    .ok_or_else(|| SendError::Overflow(state.breakers.overflow(Limit::Connections)))?,
+            ),
+            None => None,
+        };
         // Connecting is rare and its future is large (TLS state): boxed, so the per-request future stays small.
-        let sender = Box::pin(connect_h2(&pool.address, connector)).await?;
+        let sender = Box::pin(connect_h2(&pool.address, connector, permit)).await?;
         if let Ok(mut slot) = pool.shared_h2.lock() {
             *slot = Some(sender.clone());
         }
         return Ok(Lease { conn: Some(LeasedConn::H2(sender)), reused: false, reusable: false });
     }
+    let mut waited: Option<(Slot, Instant)> = None;
+    loop {
+        if let Some(lease) = idle_lease(pool, connector).await {
+            return Ok(lease);
+        }
+        let Some(state) = &connector.state else { break };
+        // Registered before looking, so a connection freed in between still wakes this request.
+        let freed = state.breakers.freed().notified();
+        let mut freed = std::pin::pin!(freed);
+        freed.as_mut().enable();
+        if let Some(permit) = state.breakers.connection() {
+            return connect_lease(pool, connector, Some(permit)).await;
+        }
+        let deadline = match &waited {
+            Some((_, deadline)) => *deadline,
+            None => {
+                let slot = state.breakers.pending().map_err(SendError::Overflow)?;
+                let deadline = Instant::now() + connector.connect_timeout;
+                waited = Some((slot, deadline));
+                deadline
+            }
+        };
+        // Every place is taken: idle connections (of any worker) yield theirs to a waiting request.
+        if state.reclaim_idle() {
+            continue;
+        }
+        if tokio::time::timeout_at(deadline, freed).await.is_err() {
+            return Err(SendError::Overflow(state.breakers.overflow(Limit::Connections)));
+        }
+    }
+    connect_lease(pool, connector, None).await
+}
+
+/// An idle HTTP/1.1 connection of this worker's pool, ready for a request.
+async fn idle_lease(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Option<Lease> {
     loop {
         let popped = pool.idle.lock().ok().and_then(|mut v| v.pop());
-        let Some(mut h1) = popped else { break };
+        let mut h1 = popped?;
         if !h1.usable() || h1.idle_since.elapsed() >= connector.idle_timeout {
             continue;
         }
@@ -191,14 +249,22 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
         if !ready {
             continue;
         }
-        return Ok(Lease {
+        return Some(Lease {
             conn: Some(LeasedConn::H1 { h1, pool: pool.clone(), connector: connector.clone() }),
             reused: true,
             reusable: false,
         });
     }
+}
+
+/// A new HTTP/1.1 connection for one request.
+async fn connect_lease(
+    pool: &Arc<EndpointPool>,
+    connector: &Arc<Connector>,
+    permit: Option<Slot>,
+) -> Result<Lease, SendError> {
     // Boxed for the same reason: keeps every request's future small to move.
-    let h1 = Box::pin(connect_h1(&pool.address, connector)).await?;
+    let h1 = Box::pin(connect_h1(&pool.address, connector, permit)).await?;
     pool.start_sweeper(connector.idle_timeout);
     Ok(Lease {
         conn: Some(LeasedConn::H1 { h1, pool: pool.clone(), connector: connector.clone() }),
@@ -260,6 +326,10 @@ impl Drop for Lease {
         };
         if idle.len() < connector.max_idle {
             idle.push(h1);
+            drop(idle);
+            if let Some(state) = &connector.state {
+                state.breakers.notify_freed();
+            }
         }
     }
 }
@@ -295,7 +365,7 @@ async fn tls(
     tls.connect(name, stream).await.map_err(|e| SendError::Connect(format!("TLS handshake failed: {e}")))
 }
 
-async fn connect_h1(address: &str, connector: &Connector) -> Result<H1, SendError> {
+async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) -> Result<H1, SendError> {
     let deadline = Instant::now() + connector.connect_timeout;
     let stream = connect_tcp(address, connector).await?;
     let handshake = async {
@@ -307,10 +377,14 @@ async fn connect_h1(address: &str, connector: &Connector) -> Result<H1, SendErro
     };
     let (sender, conn) =
         tokio::time::timeout_at(deadline, handshake).await.map_err(|_| SendError::ConnectTimeout)??;
-    Ok(H1 { sender, conn: Some(Box::pin(conn)), idle_since: Instant::now() })
+    Ok(H1 { sender, conn: Some(Box::pin(conn)), idle_since: Instant::now(), _permit: permit })
 }
 
-async fn connect_h2(address: &str, connector: &Connector) -> Result<http2::SendRequest<UpstreamBody>, SendError> {
+async fn connect_h2(
+    address: &str,
+    connector: &Connector,
+    permit: Option<Slot>,
+) -> Result<http2::SendRequest<UpstreamBody>, SendError> {
     let deadline = Instant::now() + connector.connect_timeout;
     let stream = connect_tcp(address, connector).await?;
     let handshake = async {
@@ -321,6 +395,7 @@ async fn connect_h2(address: &str, connector: &Connector) -> Result<http2::SendR
                     builder.handshake(TokioIo::new(stream)).await.map_err(|e| SendError::Connect(error_chain(&e)))?;
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(permit);
                 });
                 Ok(sender)
             }
@@ -333,12 +408,64 @@ async fn connect_h2(address: &str, connector: &Connector) -> Result<http2::SendR
                     builder.handshake(TokioIo::new(stream)).await.map_err(|e| SendError::Connect(error_chain(&e)))?;
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(permit);
                 });
                 Ok(sender)
             }
         }
     };
     tokio::time::timeout_at(deadline, handshake).await.map_err(|_| SendError::ConnectTimeout)?
+}
+
+/// One active health check: a fresh connection to `address`, `GET path` with `host`, and the answer's status
+/// within `timeout` (connect included). The connection is closed afterwards.
+pub(crate) async fn probe(
+    address: &str,
+    connector: &Connector,
+    path: &str,
+    host: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let check = async {
+        let req = |uri: http::Uri| {
+            Request::get(uri)
+                .header(http::header::HOST, host)
+                .header(http::header::USER_AGENT, "weir-health-check")
+                .body(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync())
+                .map_err(|e| e.to_string())
+        };
+        if connector.http2 {
+            let mut sender = connect_h2(address, connector, None).await.map_err(describe)?;
+            let scheme = if connector.tls.is_some() { "https" } else { "http" };
+            let uri =
+                format!("{scheme}://{address}{path}").parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+            let resp = sender.send_request(req(uri)?).await.map_err(|e| error_chain(&e))?;
+            Ok(resp.status().as_u16())
+        } else {
+            let mut h1 = connect_h1(address, connector, None).await.map_err(describe)?;
+            let uri = path.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+            let mut response = std::pin::pin!(h1.sender.send_request(req(uri)?));
+            let resp = std::future::poll_fn(|cx| {
+                h1.poll_conn(cx);
+                response.as_mut().poll(cx)
+            })
+            .await
+            .map_err(|e| error_chain(&e))?;
+            Ok(resp.status().as_u16())
+        }
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+fn describe(e: SendError) -> String {
+    match e {
+        SendError::ConnectTimeout => "connect timed out".into(),
+        SendError::Connect(d) | SendError::Protocol(d) => d,
+        SendError::Overflow(limit) => format!("circuit breaker {}", limit.as_str()),
+    }
 }
 
 /// A connection to an endpoint, plain or TLS.

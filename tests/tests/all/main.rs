@@ -18,6 +18,7 @@ mod jwt_auth;
 mod misbehaving;
 mod quota;
 mod registry;
+mod resilience;
 mod routing;
 mod streaming;
 mod timeouts;
