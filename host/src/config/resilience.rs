@@ -96,7 +96,7 @@ pub struct RetryPolicy {
     /// Bound on one try's wait for response headers (default: the route's or cluster's request timeout).
     pub per_try_timeout: Option<Duration>,
     /// First backoff; each retry doubles it, up to `max_interval`, and a random part of it is waited (full
-    /// jitter).
+    /// jitter). Zero: retries go at once.
     pub base_interval: Duration,
     /// Cap on one backoff.
     pub max_interval: Duration,
@@ -297,9 +297,9 @@ pub(super) fn retry_policy(v: &Value, path: &str, issues: &mut Issues) -> Option
     }
     policy.num_retries = count(&mut o, "num_retries", 1, 1, 10, issues);
     policy.per_try_timeout = o.u64_in("per_try_timeout_ms", 1, 86_400_000, issues).map(Duration::from_millis);
-    policy.base_interval = millis_in(&mut o, "base_interval_ms", policy.base_interval, 1, issues);
+    policy.base_interval = millis_in(&mut o, "base_interval_ms", policy.base_interval, 0, issues);
     let mpath = o.child("max_interval_ms");
-    policy.max_interval = millis_in(&mut o, "max_interval_ms", policy.base_interval * 10, 1, issues);
+    policy.max_interval = millis_in(&mut o, "max_interval_ms", policy.base_interval * 10, 0, issues);
     if policy.max_interval < policy.base_interval {
         issues.push(&mpath, "shorter than base_interval_ms");
     }

@@ -1,7 +1,7 @@
 //! Bodies through the chain: each data chunk goes through the filters' body callbacks (request: chain
 //! order; response: reverse), as it arrives. A filter that answers PAUSE holds the chunk; later chunks are
-//! appended and its callback runs again with the accumulated size, until it continues or the stream ends
-//! (§6.2 of the ABI reference). A body that ends without trailers after a callback with
+//! appended and its callback runs again with the accumulated size, until it continues (§6.2 of the ABI
+//! reference). PAUSE in the final callback holds the whole body until the filter resumes the stream ([`resume`]). A body that ends without trailers after a callback with
 //! `end_of_stream = false` gets one more, empty, `end_of_stream = true` callback.
 //!
 //! A stream with trailers ends with them instead: the last body callback has `end_of_stream = false`, and
@@ -9,6 +9,7 @@
 //! turns the stream into one with trailers for the filters after it, as Envoy does: they see that chunk
 //! with `end_of_stream = false`, then the trailers.
 
+mod resume;
 mod trailers;
 
 use super::chain::ChainStreams;
@@ -78,6 +79,8 @@ enum Passed {
     On(Vec<u8>, Option<Headers>),
     /// The stage holds the body.
     Held,
+    /// The stage paused in its final body callback: it holds the whole body until it resumes (this signal).
+    Waiting(tokio::sync::oneshot::Receiver<()>),
     /// The stream stops.
     Stop(BodyVerdict),
 }
@@ -122,6 +125,12 @@ impl BodyChain {
                     }
                 }
                 Passed::Held => return BodyVerdict::Data(Vec::new()),
+                Passed::Waiting(rx) => {
+                    // The rest of the chain runs once the stage resumes, as the trailers phase does.
+                    let stages = std::mem::take(&mut self.stages);
+                    self.running = Some(Box::pin(resume::run(stages, self.request, i, rx)));
+                    return BodyVerdict::Data(Vec::new());
+                }
                 Passed::Stop(verdict) => return verdict,
             }
         }
@@ -224,7 +233,21 @@ impl Stage {
         }
         match outcome.action {
             Action::Continue => Passed::On(out, created),
-            _ if end_of_stream => Passed::On(out, created), // nothing more will come: what it holds goes on
+            // Trailers it created follow the body: what it holds goes on with them.
+            _ if end_of_stream && created.is_some() => Passed::On(out, created),
+            // Paused on the last chunk: the body waits, whole and readable, until the filter resumes the stream
+            // (Envoy's StopIterationAndBuffer at end of stream), as a paused headers callback does.
+            _ if end_of_stream => {
+                let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+                let same_vm = slot.generation == self.generation;
+                let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed() && same_vm) else {
+                    return Passed::On(out, None);
+                };
+                vm.hold_body(self.id, out);
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                slot.waiters.insert((self.id, request), tx);
+                Passed::Waiting(rx)
+            }
             _ => {
                 self.held = Some(out);
                 Passed::Held

@@ -247,7 +247,9 @@ impl Pipeline {
                     drop(result); // the answer is dropped unread: its connection closes
                     tried |= bit(index);
                     retries += 1;
-                    tokio::time::sleep(wait).await;
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                     completion.retry_slot = Some(slot);
                     continue;
                 }

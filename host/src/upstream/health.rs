@@ -291,6 +291,31 @@ impl ClusterStates {
 /// A backoff with full jitter: a random time up to `base * 2^(retry-1)`, capped at `max`.
 pub fn backoff(retry: u32, base: Duration, max: Duration) -> Duration {
     let ceiling = base.saturating_mul(1u32 << retry.saturating_sub(1).min(16)).min(max);
-    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(rand::random_range(0..=millis))
+    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    if micros == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_micros(rand::random_range(0..=micros))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_per_retry_within_its_cap() {
+        let ms = Duration::from_millis;
+        // (retry, base, cap, the longest wait allowed)
+        for (retry, base, cap, longest) in
+            [(1, 25, 250, 25), (2, 25, 250, 50), (3, 25, 250, 100), (6, 25, 250, 250), (1, 0, 0, 0)]
+        {
+            let waits: Vec<Duration> = (0..500).map(|_| backoff(retry, ms(base), ms(cap))).collect();
+            assert!(waits.iter().all(|w| *w <= ms(longest)), "retry {retry}, base {base}: {:?}", waits.iter().max());
+            if longest > 0 {
+                assert!(waits.iter().any(|w| *w > ms(longest) / 2), "jitter spans the range, retry {retry}");
+                assert!(waits.iter().any(|w| *w < ms(longest) / 2), "jitter spans the range, retry {retry}");
+            }
+        }
+    }
 }

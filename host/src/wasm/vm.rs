@@ -493,6 +493,16 @@ impl Vm {
         Self::trailers_of(self.store.data_mut().streams.get_mut(&id)?, request).clone()
     }
 
+    /// Keeps `body` as the stream's body buffer while its filter holds it (it paused in its final body
+    /// callback): readable and writable from the filter's other callbacks (a callout answer, a tick) until it
+    /// resumes; [`Vm::take_held_body`] takes it back.
+    pub fn hold_body(&mut self, id: u32, body: Vec<u8>) {
+        if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
+            stream.body = body;
+            stream.body_held = true;
+        }
+    }
+
     /// The body a filter held through its trailers callback, as it left it (`None` when it held none).
     pub fn take_held_body(&mut self, id: u32) -> Option<Vec<u8>> {
         let stream = self.store.data_mut().streams.get_mut(&id)?;

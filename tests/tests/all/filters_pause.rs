@@ -34,3 +34,35 @@ async fn a_paused_request_is_resumed_from_a_tick_and_others_are_not_held_up() ->
     assert_eq!(held.json()["uri"], "/held");
     Ok(())
 }
+
+/// A filter that pauses in its last body callback (Envoy's StopIterationAndBuffer at the end of the stream) holds
+/// the whole body until it resumes the stream; the body it changed meanwhile (here from its tick) is what goes on.
+#[tokio::test]
+async fn a_body_held_at_its_end_waits_for_the_resume_and_goes_on_as_changed() -> anyhow::Result<()> {
+    use weir_tests::client::{call, request, Proto};
+    let up = Upstream::start("svc").await;
+    let gw = TestGateway::start(json!({
+        "routes": [{"name": "api", "cluster": "svc", "filters": [{"name": "hold", "module": filters::PAUSE_RESUME_WASM}]}],
+        "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+    }))?;
+    // (header, request body, what the upstream must receive, what the client must get as the echo's end)
+    let reply = call(
+        gw.main(),
+        &Proto::H1,
+        request("POST", "localhost", "/held-body", &[("x-hold-body-ms", "150")], "payload", &Proto::H1),
+    )
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["body"], "payload[resumed]", "the upstream got the body as the tick left it");
+
+    let reply = call(
+        gw.main(),
+        &Proto::H1,
+        request("POST", "localhost", "/held-response", &[("x-hold-response-body-ms", "150")], "x", &Proto::H1),
+    )
+    .await?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.ends_with("}[resumed]"), "the client got the response body as the tick left it: {}", reply.body);
+    assert_eq!(reply.header("content-length"), "", "the filter removed it; the body is chunked");
+    Ok(())
+}

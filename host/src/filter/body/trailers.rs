@@ -17,12 +17,23 @@ use weir_sdk::abi::Action;
 
 /// Runs the trailers through stages `from..`; hands the stages back with the verdict.
 pub(super) async fn run(
-    mut stages: Vec<Stage>,
+    stages: Vec<Stage>,
     request: bool,
     trailers: Headers,
     from: usize,
 ) -> (Vec<Stage>, BodyVerdict) {
-    let verdict = through(&mut stages, request, trailers, from).await;
+    run_with(stages, request, trailers, from, Vec::new()).await
+}
+
+/// [`run`], with body bytes released just before the trailers (they go through stages `from..` first).
+pub(super) async fn run_with(
+    mut stages: Vec<Stage>,
+    request: bool,
+    trailers: Headers,
+    from: usize,
+    data: Vec<u8>,
+) -> (Vec<Stage>, BodyVerdict) {
+    let verdict = through(&mut stages, request, trailers, from, data).await;
     if let BodyVerdict::Trailers { trailers, .. } = &verdict {
         if !request {
             // What `on_log` reads as the response trailers is what went downstream, for every filter.
@@ -34,13 +45,20 @@ pub(super) async fn run(
     (stages, verdict)
 }
 
-async fn through(stages: &mut [Stage], request: bool, mut trailers: Headers, from: usize) -> BodyVerdict {
-    let mut data = Vec::new();
+async fn through(
+    stages: &mut [Stage],
+    request: bool,
+    mut trailers: Headers,
+    from: usize,
+    data: Vec<u8>,
+) -> BodyVerdict {
+    let mut data = data;
     for stage in stages.iter_mut().skip(from) {
         if !data.is_empty() {
             data = match stage.body(request, std::mem::take(&mut data), false) {
                 Passed::On(out, _) => out,
-                Passed::Held => Vec::new(),
+                // With end_of_stream = false a stage holds (it never waits).
+                Passed::Held | Passed::Waiting(_) => Vec::new(),
                 Passed::Stop(verdict) => return verdict,
             };
         }

@@ -9,7 +9,9 @@
 //! | `on_configure` | `set_tick_period(10 ms)` |
 //! | request header `x-hold-ms: N` (u64) | records the context id with a deadline now + N ms (host clock, `proxy_get_current_time_nanoseconds`); returns Pause |
 //! | `x-hold-ms` absent or not a u64 | Continue, not held |
-//! | `on_tick` | for each held context whose deadline has passed: `hostcalls::set_effective_context(id)` then `hostcalls::resume_http_request()`; a context the host no longer knows (BadArgument) is dropped; logs `resumed <id>` at info |
+//! | request header `x-hold-body-ms: N` | removes `content-length`; the last request body callback (`eos = 1`) is held: recorded with a deadline now + N ms; returns Pause |
+//! | request header `x-hold-response-body-ms: N` | the same for the last response body callback (`content-length` removed in the response headers) |
+//! | `on_tick` | for each held context whose deadline has passed: `hostcalls::set_effective_context(id)`; a held body gets `[resumed]` appended (`set_buffer` on the request or response body, from the tick); then `hostcalls::resume_http_request()` (or `resume_http_response()` for a held response body); a context the host no longer knows (BadArgument) is dropped; logs `resumed <id>` at info |
 //! | response headers of a held request | sets `x-held: yes` |
 //! | context deleted while held | forgotten (never resumed) |
 //! | every callback | logs the phase at debug |
@@ -21,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use log::{debug, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Trace);
@@ -30,8 +32,19 @@ proxy_wasm::main! {{
     });
 }}
 
-/// Held streams: (context id, resume no earlier than).
-type HeldList = Rc<RefCell<Vec<(u32, SystemTime)>>>;
+/// What a stream is held in.
+#[derive(Clone, Copy, PartialEq)]
+enum Held {
+    /// Its request headers.
+    Headers,
+    /// Its last request body callback.
+    RequestBody,
+    /// Its last response body callback.
+    ResponseBody,
+}
+
+/// Held streams: (context id, what is held, resume no earlier than).
+type HeldList = Rc<RefCell<Vec<(u32, Held, SystemTime)>>>;
 
 struct HoldRoot {
     context_id: u32,
@@ -49,16 +62,31 @@ impl RootContext for HoldRoot {
 
     fn on_tick(&mut self) {
         let now = self.get_current_time();
-        let due: Vec<u32> = {
+        let due: Vec<(u32, Held)> = {
             let mut held = self.held.borrow_mut();
-            let due = held.iter().filter(|(_, deadline)| *deadline <= now).map(|(id, _)| *id).collect();
-            held.retain(|(_, deadline)| *deadline > now);
+            let due =
+                held.iter().filter(|(_, _, deadline)| *deadline <= now).map(|(id, what, _)| (*id, *what)).collect();
+            held.retain(|(_, _, deadline)| *deadline > now);
             due
         };
-        for id in due {
+        for (id, what) in due {
             match hostcalls::set_effective_context(id) {
                 Ok(()) => {
-                    hostcalls::resume_http_request().unwrap();
+                    let buffer = match what {
+                        Held::Headers => None,
+                        Held::RequestBody => Some(BufferType::HttpRequestBody),
+                        Held::ResponseBody => Some(BufferType::HttpResponseBody),
+                    };
+                    if let Some(buffer) = buffer {
+                        // Appended at the end of the held body: start = its size, nothing replaced.
+                        let size = hostcalls::get_buffer(buffer, 0, usize::MAX).ok().flatten().map_or(0, |b| b.len());
+                        hostcalls::set_buffer(buffer, size, 0, b"[resumed]").unwrap();
+                    }
+                    if what == Held::ResponseBody {
+                        hostcalls::resume_http_response().unwrap();
+                    } else {
+                        hostcalls::resume_http_request().unwrap();
+                    }
                     info!("resumed {id}");
                 }
                 Err(status) => warn!("pause_resume root {}: set_effective_context({id}): {status:?}", self.context_id),
@@ -68,7 +96,13 @@ impl RootContext for HoldRoot {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         debug!("pause_resume {context_id}: create_http_context");
-        Some(Box::new(Hold { context_id, held_list: self.held.clone(), held: false }))
+        Some(Box::new(Hold {
+            context_id,
+            held_list: self.held.clone(),
+            held: false,
+            hold_body: None,
+            hold_response_body: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -81,6 +115,20 @@ struct Hold {
     held_list: HeldList,
     /// Whether this request was paused for a later resume.
     held: bool,
+    /// Hold the last request body callback this long (ms).
+    hold_body: Option<u64>,
+    /// Hold the last response body callback this long (ms).
+    hold_response_body: Option<u64>,
+}
+
+impl Hold {
+    fn hold(&mut self, what: Held, ms: u64) -> Action {
+        let deadline = self.get_current_time() + Duration::from_millis(ms);
+        self.held_list.borrow_mut().push((self.context_id, what, deadline));
+        self.held = true;
+        debug!("pause_resume {}: holding for {ms} ms", self.context_id);
+        Action::Pause
+    }
 }
 
 impl Context for Hold {
@@ -96,14 +144,34 @@ impl HttpContext for Hold {
             "pause_resume {}: on_http_request_headers ({num_headers} headers, eos {end_of_stream})",
             self.context_id
         );
-        let Some(ms) = self.get_http_request_header("x-hold-ms").and_then(|v| v.trim().parse::<u64>().ok()) else {
-            return Action::Continue;
-        };
-        let deadline = self.get_current_time() + Duration::from_millis(ms);
-        self.held_list.borrow_mut().push((self.context_id, deadline));
-        self.held = true;
-        debug!("pause_resume {}: holding for {ms} ms", self.context_id);
-        Action::Pause
+        let ms =
+            |this: &Self, name: &str| this.get_http_request_header(name).and_then(|v| v.trim().parse::<u64>().ok());
+        self.hold_body = ms(self, "x-hold-body-ms");
+        self.hold_response_body = ms(self, "x-hold-response-body-ms");
+        if self.hold_body.is_some() {
+            // The held body grows on resume: its length is not the client's any more.
+            self.set_http_request_header("content-length", None);
+        }
+        match ms(self, "x-hold-ms") {
+            Some(ms) => self.hold(Held::Headers, ms),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        debug!("pause_resume {}: on_http_request_body ({body_size} bytes, eos {end_of_stream})", self.context_id);
+        match self.hold_body {
+            Some(ms) if end_of_stream => self.hold(Held::RequestBody, ms),
+            _ => Action::Continue,
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        debug!("pause_resume {}: on_http_response_body ({body_size} bytes, eos {end_of_stream})", self.context_id);
+        match self.hold_response_body {
+            Some(ms) if end_of_stream => self.hold(Held::ResponseBody, ms),
+            _ => Action::Continue,
+        }
     }
 
     fn on_http_response_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
@@ -113,6 +181,9 @@ impl HttpContext for Hold {
         );
         if self.held {
             self.set_http_response_header("x-held", Some("yes"));
+        }
+        if self.hold_response_body.is_some() {
+            self.set_http_response_header("content-length", None);
         }
         Action::Continue
     }
@@ -126,6 +197,6 @@ impl Drop for Hold {
     /// `proxy_on_delete` drops the context: make sure the timer never resumes a forgotten id.
     fn drop(&mut self) {
         let id = self.context_id;
-        self.held_list.borrow_mut().retain(|(held, _)| *held != id);
+        self.held_list.borrow_mut().retain(|(held, _, _)| *held != id);
     }
 }
