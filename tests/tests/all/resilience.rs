@@ -439,3 +439,26 @@ fn resilience_configuration_errors_say_where_and_how_to_fix() {
         "{err:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_failing_at_a_rate_is_masked_by_retries_and_every_retry_is_counted() {
+    // Every third request the server gets fails (retries count too), and each is retried once on the same, only,
+    // endpoint, whose next request succeeds.
+    let flaky = Flaky::start("flaky", Mode::FailEvery(3)).await;
+    let gw = start(
+        json!([{"name": "svc", "endpoints": [flaky.addr.to_string()]}]),
+        json!([route("svc", json!({"retry_policy": {"retry_on": ["5xx"], "num_retries": 1, "base_interval_ms": 0}}))]),
+    );
+    assert_eq!(servers(&gw, 30).await, vec!["flaky"; 30], "every answer the client saw is a 200");
+    let tries = flaky.requests();
+    assert_eq!(tries / 3, tries - 30, "every third try failed and was retried: {tries} tries for 30 requests");
+    let retries = metric(&gw, "weir_upstream_retries_total{cluster=\"svc\",reason=\"status\"}").await;
+    assert_eq!(retries, (tries - 30) as f64, "each retry counted");
+    let text = metrics(&gw).await;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("weir_requests_total{route=\"r\",status_class=\"5xx\"") && l.ends_with(" 0")),
+        "no 5xx reached a client:\n{}",
+        text.lines().filter(|l| l.starts_with("weir_requests_total")).collect::<Vec<_>>().join("\n")
+    );
+}
