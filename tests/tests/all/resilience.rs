@@ -462,3 +462,30 @@ async fn a_server_failing_at_a_rate_is_masked_by_retries_and_every_retry_is_coun
         text.lines().filter(|l| l.starts_with("weir_requests_total")).collect::<Vec<_>>().join("\n")
     );
 }
+
+/// The examples of docs/configuration.md ("Upstream resilience") and the README are valid as written.
+#[test]
+fn the_documented_resilience_examples_are_valid_configuration() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let blocks = |file: &str, after: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(root.join(file)).expect("doc");
+        let section = &text[text.find(after).unwrap_or_else(|| panic!("{file}: no {after}"))..];
+        section
+            .split("```json\n")
+            .skip(1)
+            .take(2)
+            .map(|b| serde_json::from_str(&b[..b.find("```").expect("closed")]).expect("JSON"))
+            .collect()
+    };
+    let doc = blocks("docs/configuration.md", "## Upstream resilience");
+    let (cluster, route) = (doc[0].clone(), doc[1].clone());
+    let readme_route = blocks("README.md", "### When a backend fails")[0].clone();
+    let config = json!({
+        "listeners": [{"name": "main", "address": "127.0.0.1:8080"}],
+        "clusters": [cluster, {"name": "orders-standby", "endpoints": ["127.0.0.1:1"]}, {"name": "api", "endpoints": ["127.0.0.1:2"]}],
+        "routes": [route, readme_route],
+    });
+    if let Err(e) = weir::config::Config::from_json(&config.to_string(), "docs", std::path::Path::new(".")) {
+        panic!("the documented examples are refused: {e:#}");
+    }
+}
