@@ -12,10 +12,7 @@ mod manual;
 
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub(crate) use callout::CalloutTicket;
-pub use chain::{
-    run_request_headers, run_response_headers, run_response_headers_streaming, ChainStreams, PausedHeaders,
-    RequestVerdict, ResponseStart, ResponseVerdict, PAUSE_DEADLINE,
-};
+pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
 pub(crate) use manual::TickClock;
 
 use crate::abi::PluginInfo;
