@@ -98,6 +98,16 @@ SCENARIOS = [
          req("GET /echo/after (right after the trap)", "GET", "/echo/after"),
          req("GET /echo/later (1.5 s after the trap)", "GET", "/echo/later", delay=1.5),
      ]},
+    # A filter pausing in its last body callback holds the whole body until its root context's tick resumes the
+    # stream (and appends to the held body from the tick): request and response.
+    {"name": "pause-resume",
+     "filters": [flt("hold", "pause_resume", "")],
+     "requests": [
+         req("POST /echo/held-body +x-hold-body-ms", "POST", "/echo/held-body",
+             [("x-hold-body-ms", "100"), ("content-type", "text/plain")], b"payload"),
+         req("POST /echo/held-response +x-hold-response-body-ms", "POST", "/echo/held-response",
+             [("x-hold-response-body-ms", "100"), ("content-type", "text/plain")], b"x"),
+     ]},
     {"name": "state",
      "filters": [flt("state", "state", "")],
      "requests": [req(f"GET /state/{i}", "GET", f"/state/{i}", compare="state") for i in (1, 2, 3)]},
