@@ -110,6 +110,27 @@ pub struct RetryPolicy {
     pub max_body_bytes: usize,
 }
 
+impl Default for RetryPolicy {
+    /// The documented defaults, with no condition set (`retry_on` absent means connect failures and resets;
+    /// the parser sets those).
+    fn default() -> Self {
+        RetryPolicy {
+            on_connect_failure: false,
+            on_reset: false,
+            on_5xx: false,
+            statuses: Vec::new(),
+            num_retries: 1,
+            per_try_timeout: None,
+            base_interval: Duration::from_millis(25),
+            max_interval: Duration::from_millis(250),
+            budget_percent: 20,
+            min_retry_concurrency: 3,
+            all_methods: false,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
 impl RetryPolicy {
     /// Whether an answer with `status` is retried.
     pub fn retries_status(&self, status: u16) -> bool {
@@ -236,20 +257,7 @@ const RETRY_ON: &[&str] = &["connect-failure", "reset", "5xx", "gateway-error", 
 /// `retry_policy` of a route.
 pub(super) fn retry_policy(v: &Value, path: &str, issues: &mut Issues) -> Option<RetryPolicy> {
     let mut o = Obj::new(v, path, issues)?;
-    let mut policy = RetryPolicy {
-        on_connect_failure: false,
-        on_reset: false,
-        on_5xx: false,
-        statuses: Vec::new(),
-        num_retries: 1,
-        per_try_timeout: None,
-        base_interval: Duration::from_millis(25),
-        max_interval: Duration::from_millis(250),
-        budget_percent: 20,
-        min_retry_concurrency: 3,
-        all_methods: false,
-        max_body_bytes: 64 * 1024,
-    };
+    let mut policy = RetryPolicy::default();
     let rpath = o.child("retry_on");
     let mut wants_codes = false;
     match o.get("retry_on") {

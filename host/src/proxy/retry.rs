@@ -37,7 +37,6 @@ pub(super) fn idempotent(method: &http::Method) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn policy(conditions: &[&str], statuses: &[u16]) -> RetryPolicy {
         RetryPolicy {
@@ -45,14 +44,7 @@ mod tests {
             on_reset: conditions.contains(&"reset"),
             on_5xx: conditions.contains(&"5xx"),
             statuses: statuses.to_vec(),
-            num_retries: 2,
-            per_try_timeout: None,
-            base_interval: Duration::from_millis(25),
-            max_interval: Duration::from_millis(250),
-            budget_percent: 20,
-            min_retry_concurrency: 3,
-            all_methods: false,
-            max_body_bytes: 1024,
+            ..RetryPolicy::default()
         }
     }
 
