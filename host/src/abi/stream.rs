@@ -196,6 +196,9 @@ pub struct StreamData {
     pub request_headers: Headers,
     /// Response headers with `:status`.
     pub response_headers: Headers,
+    /// The filter holds the response headers while its body callbacks run (`allow_on_headers_stop_iteration`):
+    /// they stay writable there.
+    pub response_headers_held: bool,
     /// The body bytes the current body callback sees; in a trailers callback, the body the filter held
     /// (paused on) when the trailers came, if it held one ([`StreamData::body_held`]).
     pub body: Vec<u8>,

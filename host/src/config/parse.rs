@@ -687,6 +687,7 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
         };
         let capabilities =
             o.array("capabilities", issues).map(|items| capabilities(items, &o.child("capabilities"), issues));
+        let allow_on_headers_stop_iteration = o.bool("allow_on_headers_stop_iteration", issues).unwrap_or(false);
         o.finish(issues);
         if let (Some(name), Some(module)) = (name, module) {
             out.push(FilterAttachment {
@@ -698,6 +699,7 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
                 vm_configuration,
                 environment,
                 failure_policy,
+                allow_on_headers_stop_iteration,
                 capabilities,
             });
         }

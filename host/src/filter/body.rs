@@ -35,6 +35,11 @@ struct Stage {
     tag: Arc<str>,
     failure_policy: FailurePolicy,
     held: Option<Vec<u8>>,
+    /// The attachment's position in the chain.
+    index: usize,
+    /// Its headers are paused ([`BodyChain::gate`]): a PAUSE in its final body callback holds the body for the
+    /// headers' resume, with no waiter of its own.
+    gated: bool,
 }
 
 /// What happened to a chunk, or to the trailers.
@@ -101,6 +106,8 @@ impl BodyChain {
                     tag: a.tag.clone(),
                     failure_policy: a.failure_policy,
                     held: None,
+                    index: i,
+                    gated: false,
                 })
             })
             .collect();
@@ -113,10 +120,17 @@ impl BodyChain {
     /// Runs one chunk through the chain. When a filter creates trailers in its final callback, the
     /// trailers phase is due next ([`BodyChain::poll_trailers`]).
     pub fn chunk(&mut self, data: Vec<u8>, end_of_stream: bool) -> BodyVerdict {
+        self.chunk_range(data, end_of_stream, 0, usize::MAX).0
+    }
+
+    /// Runs one chunk through stages `from..to` only (positions in callback order); true when it got through
+    /// all of them (no stage held it).
+    pub fn chunk_range(&mut self, data: Vec<u8>, end_of_stream: bool, from: usize, to: usize) -> (BodyVerdict, bool) {
         let mut data = data;
         let mut eos = end_of_stream;
-        for (i, stage) in self.stages.iter_mut().enumerate() {
-            match stage.body(self.request, data, eos) {
+        let to = to.min(self.stages.len());
+        for i in from..to {
+            match self.stages[i].body(self.request, data, eos) {
                 Passed::On(out, created) => {
                     data = out;
                     if let Some(trailers) = created {
@@ -124,17 +138,51 @@ impl BodyChain {
                         self.pending = Some((trailers, i + 1));
                     }
                 }
-                Passed::Held => return BodyVerdict::Data(Vec::new()),
+                Passed::Held => return (BodyVerdict::Data(Vec::new()), false),
                 Passed::Waiting(rx) => {
-                    // The rest of the chain runs once the stage resumes, as the trailers phase does.
+                    // The rest of the range runs once the stage resumes, as the trailers phase does.
                     let stages = std::mem::take(&mut self.stages);
-                    self.running = Some(Box::pin(resume::run(stages, self.request, i, rx)));
-                    return BodyVerdict::Data(Vec::new());
+                    self.running = Some(Box::pin(resume::run(stages, self.request, i, to, rx)));
+                    return (BodyVerdict::Data(Vec::new()), false);
                 }
-                Passed::Stop(verdict) => return verdict,
+                Passed::Stop(verdict) => return (verdict, false),
             }
         }
-        BodyVerdict::Data(data)
+        (BodyVerdict::Data(data), true)
+    }
+
+    /// The position, in callback order, of the chain's attachment `index` (if it opened a context).
+    pub fn position(&self, index: usize) -> Option<usize> {
+        self.stages.iter().position(|s| s.index == index)
+    }
+
+    /// Marks the stage at `position` as having its headers paused (or no longer): a PAUSE in its final body
+    /// callback then waits for the headers' resume, and its response headers stay writable in its body callbacks.
+    pub fn gate(&mut self, position: usize, paused: bool) {
+        let Some(stage) = self.stages.get_mut(position) else { return };
+        stage.gated = paused;
+        if !self.request {
+            let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.generation == stage.generation {
+                if let Some(vm) = slot.vm.as_mut() {
+                    vm.hold_response_headers(stage.id, paused);
+                }
+            }
+        }
+    }
+
+    /// What the stage at `position` holds (its paused chunks, or the whole body it held for its headers'
+    /// resume), as it left it; the hold ends.
+    pub fn release(&mut self, position: usize) -> Vec<u8> {
+        let Some(stage) = self.stages.get_mut(position) else { return Vec::new() };
+        if let Some(held) = stage.held.take() {
+            return held;
+        }
+        let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.generation != stage.generation {
+            return Vec::new();
+        }
+        slot.vm.as_mut().and_then(|vm| vm.take_held_body(stage.id)).unwrap_or_default()
     }
 
     /// The stream's trailers arrived (the body, if any, has gone through with `end_of_stream = false`): the
@@ -244,6 +292,9 @@ impl Stage {
                     return Passed::On(out, None);
                 };
                 vm.hold_body(self.id, out);
+                if self.gated {
+                    return Passed::Held; // its paused headers' resume releases it
+                }
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 slot.waiters.insert((self.id, request), tx);
                 Passed::Waiting(rx)

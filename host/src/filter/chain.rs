@@ -99,6 +99,63 @@ pub enum ResponseVerdict {
     },
 }
 
+/// A filter attached with `allow_on_headers_stop_iteration` paused the headers of a response whose body follows.
+/// As in Envoy with that option (StopIteration), its body callbacks (and those of the filters before it in
+/// response order) go on while the headers wait; the headers continue when it resumes
+/// the stream or lets a body chunk through ([`PausedHeaders::outcome`]), and then go through the filters after
+/// it (`run_response_headers` with `upto` = [`PausedHeaders::at`]).
+pub struct PausedHeaders {
+    /// The paused filter's position in the chain.
+    pub at: usize,
+    id: u32,
+    /// The resume signal.
+    pub signal: oneshot::Receiver<()>,
+    /// The headers it got (kept for a fail-open filter that fails while paused).
+    before: Option<Headers>,
+}
+
+/// How the response headers phase of a response with a body started.
+pub enum ResponseStart {
+    /// Decided: as [`run_response_headers`].
+    Decided(ResponseVerdict),
+    /// A filter paused.
+    Paused(PausedHeaders),
+}
+
+impl PausedHeaders {
+    /// What the paused filter decided, once it resumed or let body through: its local response, or the headers
+    /// as it left them. A failure goes by its failure policy (fail open: the headers it got).
+    pub fn outcome(&self, a: &Attachment) -> ResponseVerdict {
+        let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.waiters.remove(&(self.id, false));
+        let decided = match slot.vm.as_mut().filter(|v| !v.failed()) {
+            None => Decided::Fail("its VM failed while the stream was paused".into()),
+            Some(vm) => {
+                let outcome = vm.take_stream_outcome(self.id);
+                if let Some(local) = outcome.local_response {
+                    Decided::Respond(local)
+                } else if outcome.close {
+                    Decided::Fail("the filter closed the stream".into())
+                } else {
+                    match vm.stream_headers(self.id, false) {
+                        Some(headers) => Decided::Continue(headers),
+                        None => Decided::Fail("the stream's context is gone".into()),
+                    }
+                }
+            }
+        };
+        drop(slot);
+        match decided {
+            Decided::Continue(h) => ResponseVerdict::Continue(h),
+            Decided::Respond(local) => ResponseVerdict::Respond(local),
+            Decided::Fail(detail) => match a.failure_policy {
+                FailurePolicy::FailOpen => ResponseVerdict::Continue(self.before.clone().unwrap_or_default()),
+                FailurePolicy::FailClosed => ResponseVerdict::Fail { filter: a.name.clone(), detail },
+            },
+        }
+    }
+}
+
 /// What a filter decided about the headers.
 enum Decided {
     Continue(Headers),
@@ -287,4 +344,40 @@ pub async fn run_response_headers(
         }
     }
     ResponseVerdict::Continue(headers)
+}
+
+/// [`run_response_headers`] for a response whose body follows, through filters `0..upto`, last first: a filter
+/// attached with `allow_on_headers_stop_iteration` that pauses does not stop its body callbacks
+/// ([`PausedHeaders`]); any other pause waits for the filter's resume, as in [`run_response_headers`].
+pub async fn run_response_headers_streaming(
+    filters: &WorkerFilters,
+    chain: &[Attachment],
+    streams: &mut ChainStreams,
+    mut headers: Headers,
+    upto: usize,
+) -> ResponseStart {
+    for (i, a) in chain.iter().enumerate().take(upto).rev() {
+        if streams.contexts.get(i).is_none_or(Option::is_none) {
+            continue;
+        }
+        let before = (a.failure_policy == FailurePolicy::FailOpen).then(|| headers.clone());
+        let decided = match step(filters, &None, a, i, streams, headers, false, false) {
+            Step::Paused(signal, id) if a.allow_on_headers_stop_iteration => {
+                return ResponseStart::Paused(PausedHeaders { at: i, id, signal, before })
+            }
+            // Envoy's default (StopAllIteration): no body callback until the filter resumes.
+            step => step.decide(a, false).await,
+        };
+        match decided {
+            Decided::Continue(h) => headers = h,
+            Decided::Respond(response) => return ResponseStart::Decided(ResponseVerdict::Respond(response)),
+            Decided::Fail(detail) => match a.failure_policy {
+                FailurePolicy::FailOpen => headers = before.unwrap_or_default(),
+                FailurePolicy::FailClosed => {
+                    return ResponseStart::Decided(ResponseVerdict::Fail { filter: a.name.clone(), detail })
+                }
+            },
+        }
+    }
+    ResponseStart::Decided(ResponseVerdict::Continue(headers))
 }

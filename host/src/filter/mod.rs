@@ -12,7 +12,10 @@ mod manual;
 
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub(crate) use callout::CalloutTicket;
-pub use chain::{run_request_headers, run_response_headers, ChainStreams, RequestVerdict, ResponseVerdict};
+pub use chain::{
+    run_request_headers, run_response_headers, run_response_headers_streaming, ChainStreams, PausedHeaders,
+    RequestVerdict, ResponseStart, ResponseVerdict, PAUSE_DEADLINE,
+};
 pub(crate) use manual::TickClock;
 
 use crate::abi::PluginInfo;
@@ -90,6 +93,7 @@ struct AttachmentPlan {
     root: usize,
     name: Arc<str>,
     failure_policy: FailurePolicy,
+    allow_on_headers_stop_iteration: bool,
 }
 
 impl FilterPlan {
@@ -172,6 +176,7 @@ impl FilterPlan {
                     root: vms[vm].roots.len() - 1,
                     name: f.name.as_str().into(),
                     failure_policy: f.failure_policy,
+                    allow_on_headers_stop_iteration: f.allow_on_headers_stop_iteration,
                 });
             }
             plan_routes.push(chain);
@@ -336,6 +341,8 @@ pub struct Attachment {
     pub name: Arc<str>,
     /// Failure policy.
     pub failure_policy: FailurePolicy,
+    /// A response-headers PAUSE lets the body callbacks go on ([`crate::config::FilterAttachment`]).
+    pub allow_on_headers_stop_iteration: bool,
     tag: Arc<str>,
 }
 
@@ -382,6 +389,7 @@ impl WorkerFilters {
                     root: a.root,
                     name: a.name.clone(),
                     failure_policy: a.failure_policy,
+                    allow_on_headers_stop_iteration: a.allow_on_headers_stop_iteration,
                     tag: self.plan.vms[a.vm].roots[a.root].0.clone(),
                 })
                 .collect()

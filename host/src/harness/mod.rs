@@ -378,6 +378,7 @@ impl FilterHarness {
                 vm_configuration: spec.vm_configuration.clone(),
                 environment: Vec::new(),
                 failure_policy: spec.failure_policy,
+                allow_on_headers_stop_iteration: false,
                 capabilities: spec.capabilities.clone(),
             });
         }

@@ -51,6 +51,9 @@ pin_project! {
         out_trailers: Option<HeaderMap>,
         done: bool,
         stop: Option<StopSlot>,
+        // Body that went through the chain's first stages while a filter's response headers were paused, to go
+        // through the stages from this position on first.
+        prelude: Option<(Vec<u8>, usize)>,
     }
 }
 
@@ -59,12 +62,57 @@ impl<B: Body> Filtered<B> {
     /// body that has ended already (the headers ended the stream) gets no callback.
     pub fn new(inner: B, chain: Option<BodyChain>, stop: StopSlot) -> Self {
         let ended = inner.is_end_stream();
-        Filtered { inner, chain, ended, out_data: None, out_trailers: None, done: ended, stop: Some(stop) }
+        Filtered {
+            inner,
+            chain,
+            ended,
+            out_data: None,
+            out_trailers: None,
+            done: ended,
+            stop: Some(stop),
+            prelude: None,
+        }
+    }
+
+    /// Like [`Filtered::new`], after a paused response-headers phase: `prelude` (what got through the stages
+    /// before `from` meanwhile) goes through the stages from `from` on first; `ended` says whether the inner
+    /// body ended meanwhile, and `trailers` are its trailers if it ended with them.
+    pub fn with_prelude(
+        inner: B,
+        mut chain: BodyChain,
+        stop: StopSlot,
+        prelude: Vec<u8>,
+        from: usize,
+        ended: bool,
+        trailers: Option<HeaderMap>,
+    ) -> Self {
+        if let Some(trailers) = trailers {
+            chain.trailers(Headers::from_map(trailers));
+        }
+        Filtered {
+            inner,
+            chain: Some(chain),
+            ended,
+            out_data: None,
+            out_trailers: None,
+            done: false,
+            stop: Some(stop),
+            prelude: Some((prelude, from)),
+        }
     }
 
     /// Passes frames untouched (no filters): nothing allocated.
     pub fn passthrough(inner: B) -> Self {
-        Filtered { inner, chain: None, ended: false, out_data: None, out_trailers: None, done: false, stop: None }
+        Filtered {
+            inner,
+            chain: None,
+            ended: false,
+            out_data: None,
+            out_trailers: None,
+            done: false,
+            stop: None,
+            prelude: None,
+        }
     }
 }
 
@@ -81,6 +129,15 @@ where
         let Some(chain) = this.chain.as_mut() else {
             return this.inner.as_mut().poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into)));
         };
+        if let Some((data, from)) = this.prelude.take() {
+            // With trailers to come, the body has not ended for the stages that have not seen them.
+            let eos = *this.ended && chain.idle();
+            let (verdict, _) = chain.chunk_range(data, eos, from, usize::MAX);
+            if let Err(stopped) = take(verdict, this.out_data, this.out_trailers, this.stop) {
+                *this.done = true;
+                return Poll::Ready(Some(Err(stopped)));
+            }
+        }
         loop {
             if *this.done {
                 return Poll::Ready(None);

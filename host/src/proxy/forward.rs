@@ -6,10 +6,14 @@
 use super::body::Observed;
 use super::filtered::{BodyStop, Filtered, StopSlot};
 use super::log::{Completion, Counted};
+use super::paused::{self, Driven};
 use super::retry::{self, TryEnd};
 use super::{direct_response, error_response, filters, headers, local_reply, Chained, ConnInfo, Pipeline};
 use crate::error::ProxyError;
-use crate::filter::{run_response_headers, Attachment, BodyChain, ChainStreams, ResponseVerdict};
+use crate::filter::{
+    run_response_headers, run_response_headers_streaming, Attachment, BodyChain, BodyVerdict, ChainStreams,
+    ResponseStart, ResponseVerdict,
+};
 use crate::router::{Action, Route};
 use crate::upstream::breaker::Limit;
 use crate::upstream::health::{backoff, Outcome};
@@ -297,7 +301,64 @@ impl Pipeline {
         if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
             let view = filters::response_headers(resp.status(), std::mem::take(resp.headers_mut()));
             let eos = resp.body().is_end_stream();
-            match Box::pin(run_response_headers(filters, chain, &mut s, view, eos, chain.len())).await {
+            let start = if eos {
+                ResponseStart::Decided(
+                    Box::pin(run_response_headers(filters, chain, &mut s, view, true, chain.len())).await,
+                )
+            } else {
+                Box::pin(run_response_headers_streaming(filters, chain, &mut s, view, chain.len())).await
+            };
+            let stop = StopSlot::default();
+            let (verdict, body) = match start {
+                ResponseStart::Decided(verdict) => (verdict, None),
+                ResponseStart::Paused(mut paused) => {
+                    // The paused filter's body callbacks go on while its headers wait (Envoy's StopIteration).
+                    let mut body_chain = BodyChain::new(chain, &s, false);
+                    let at = paused.at;
+                    let position = body_chain.as_ref().and_then(|c| c.position(at));
+                    let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {
+                        completion.filter_streams = Some(s);
+                        let detail = "paused response headers without a stream context".to_string();
+                        return error_response(
+                            &ProxyError::filter(&chain_route.name, &chain[at].name, detail),
+                            completion,
+                        );
+                    };
+                    body_chain.gate(position, true);
+                    let (head, mut upstream_body) = resp.into_parts();
+                    let name = chain[at].name.clone();
+                    let lease = completion.lease.as_mut();
+                    let driven =
+                        paused::drive(&mut upstream_body, &mut body_chain, position, &mut paused.signal, lease, &name)
+                            .await;
+                    body_chain.gate(position, false);
+                    resp = Response::from_parts(head, upstream_body);
+                    match driven {
+                        Driven::Stopped(BodyVerdict::Respond(local)) => {
+                            completion.filter_streams = Some(s);
+                            completion.lease = None;
+                            return local_reply(&local, completion);
+                        }
+                        Driven::Stopped(BodyVerdict::Fail { filter, detail, .. }) => {
+                            completion.filter_streams = Some(s);
+                            completion.lease = None;
+                            return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
+                        }
+                        Driven::Stopped(_) => unreachable_verdict(),
+                        Driven::Continued { mut passed, ended, trailers } => {
+                            passed.extend(body_chain.release(position));
+                            let verdict = match paused.outcome(&chain[at]) {
+                                ResponseVerdict::Continue(view) => {
+                                    Box::pin(run_response_headers(filters, chain, &mut s, view, false, at)).await
+                                }
+                                other => other,
+                            };
+                            (verdict, Some((body_chain, passed, position + 1, ended, trailers)))
+                        }
+                    }
+                }
+            };
+            match verdict {
                 ResponseVerdict::Continue(view) => {
                     let (mut head, body) = resp.into_parts();
                     filters::apply_response(&mut head.status, &mut head.headers, view);
@@ -314,10 +375,16 @@ impl Pipeline {
                     return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
                 }
             }
+            completion.status = resp.status().as_u16();
+            if let Some((body_chain, passed, from, ended, trailers)) = body {
+                completion.filter_streams = Some(s);
+                return resp.map(|b| {
+                    let filtered = Filtered::with_prelude(b, body_chain, stop, passed, from, ended, trailers);
+                    Observed::new(Either::Right(filtered), completion)
+                });
+            }
             let response_chain = BodyChain::new(chain, &s, false);
             completion.filter_streams = Some(s);
-            completion.status = resp.status().as_u16();
-            let stop = StopSlot::default();
             return resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion));
         }
         completion.status = resp.status().as_u16();
@@ -411,4 +478,9 @@ fn classify(e: SendError, cluster: &upstream::Cluster, endpoint: &str) -> ProxyE
         SendError::Protocol(detail) => ProxyError::UpstreamProtocol { cluster: name, endpoint, detail },
         SendError::Overflow(limit) => ProxyError::Overloaded { cluster: name, limit: limit.as_str() },
     }
+}
+
+/// [`paused::drive`] stops only with a local response or a failure.
+fn unreachable_verdict() -> ! {
+    unreachable!("a paused response stops only with a local response or a failure")
 }

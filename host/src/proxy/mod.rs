@@ -16,6 +16,7 @@ pub(crate) mod filters;
 mod forward;
 pub mod headers;
 mod log;
+mod paused;
 mod retry;
 
 pub use body::ResponseBody;

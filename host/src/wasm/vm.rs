@@ -503,6 +503,13 @@ impl Vm {
         }
     }
 
+    /// Marks whether the filter holds its response headers while its body callbacks run (they stay writable).
+    pub fn hold_response_headers(&mut self, id: u32, held: bool) {
+        if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
+            stream.response_headers_held = held;
+        }
+    }
+
     /// The body a filter held through its trailers callback, as it left it (`None` when it held none).
     pub fn take_held_body(&mut self, id: u32) -> Option<Vec<u8>> {
         let stream = self.store.data_mut().streams.get_mut(&id)?;

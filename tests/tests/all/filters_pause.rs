@@ -66,3 +66,37 @@ async fn a_body_held_at_its_end_waits_for_the_resume_and_goes_on_as_changed() ->
     assert_eq!(reply.header("content-length"), "", "the filter removed it; the body is chunked");
     Ok(())
 }
+
+/// A filter attached with `allow_on_headers_stop_iteration` that pauses the response headers still gets the
+/// response body (Envoy's StopIteration from encodeHeaders with that option), and decides on the headers from it:
+/// here it answers 502 instead of a response whose body says `reject`, and lets any other go on, changed, with
+/// the headers it set before pausing and from its body callback.
+#[tokio::test]
+async fn paused_response_headers_wait_for_the_body_the_filter_decides_on() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let gw = TestGateway::start(json!({
+        "routes": [{"name": "api", "cluster": "svc", "filters": [
+            {"name": "outer", "module": filters::ADD_HEADER_WASM, "configuration": {"name": "outer"}},
+            {"name": "hold", "module": filters::PAUSE_RESUME_WASM, "allow_on_headers_stop_iteration": true},
+        ]}],
+        "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+    }))?;
+    let inspect = [("x-inspect-response", "1")];
+    let ok = get_with(gw.main(), "localhost", "/fine", &inspect).await?;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        ok.body.starts_with("{\"") && ok.body.contains("\"/FINE\""),
+        "the body as the filter changed it: {}",
+        ok.body
+    );
+    assert_eq!(ok.header("x-inspected"), "yes", "the headers it set before pausing went on");
+    assert_eq!(ok.header("x-verdict"), "accepted", "and the one it set from its body callback");
+    assert_eq!(ok.header("x-add-header-order"), "outer", "the filter after it in response order got the headers");
+    let refused = get_with(gw.main(), "localhost", "/reject-me", &inspect).await?;
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    assert_eq!(refused.body, "rejected by its body");
+    // Without the pause, the same route streams the upstream's answer untouched.
+    let plain = get_with(gw.main(), "localhost", "/plain", &[]).await?;
+    assert_eq!((plain.status.as_u16(), plain.json()["uri"].as_str()), (200, Some("/plain")));
+    Ok(())
+}

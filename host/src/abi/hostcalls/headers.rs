@@ -45,12 +45,16 @@ fn map(stream: &StreamData, kind: MapType) -> Option<&Headers> {
     }
 }
 
-/// The map a call refers to, for writing: only in its own phase; trailers also in the final body callback
-/// of their direction, which creates them.
+/// The map a call refers to, for writing: only in its own phase (response headers also in body callbacks while
+/// the filter holds them, with `allow_on_headers_stop_iteration`); trailers also in the final body callback of
+/// their direction, which creates them.
 fn map_mut(stream: &mut StreamData, kind: MapType) -> Result<&mut Headers, Status> {
     match (kind, stream.phase) {
         (MapType::HttpRequestHeaders, Phase::RequestHeaders) => Ok(&mut stream.request_headers),
         (MapType::HttpResponseHeaders, Phase::ResponseHeaders) => Ok(&mut stream.response_headers),
+        (MapType::HttpResponseHeaders, Phase::ResponseBody) if stream.response_headers_held => {
+            Ok(&mut stream.response_headers)
+        }
         (MapType::HttpRequestTrailers, Phase::RequestTrailers) => Ok(stream.request_trailers.get_or_insert_default()),
         (MapType::HttpRequestTrailers, Phase::RequestBody) if stream.final_body => {
             Ok(stream.request_trailers.get_or_insert_default())

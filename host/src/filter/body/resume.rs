@@ -9,14 +9,16 @@ use crate::abi::stream::Headers;
 use crate::filter::chain::wait_signal;
 use tokio::sync::oneshot;
 
-/// Waits for stage `from`'s resume, then runs the body through the stages after it; hands the stages back with
-/// the verdict.
+/// Waits for stage `from`'s resume, then runs the body through the stages after it, up to `to` (exclusive);
+/// hands the stages back with the verdict.
 pub(super) async fn run(
     mut stages: Vec<Stage>,
     request: bool,
     from: usize,
+    to: usize,
     rx: oneshot::Receiver<()>,
 ) -> (Vec<Stage>, BodyVerdict) {
+    let to = to.min(stages.len());
     let (mut at, mut rx) = (from, rx);
     loop {
         let (mut data, created) = match stages[at].resumed(request, rx).await {
@@ -28,7 +30,7 @@ pub(super) async fn run(
             return trailers::run_with(stages, request, trailers, at + 1, data).await;
         }
         let mut next = None;
-        for (i, stage) in stages.iter_mut().enumerate().skip(at + 1) {
+        for (i, stage) in stages.iter_mut().enumerate().take(to).skip(at + 1) {
             match stage.body(request, data, true) {
                 Passed::On(out, None) => data = out,
                 Passed::On(out, Some(trailers)) => {

@@ -12,6 +12,7 @@
 //! | request header `x-hold-body-ms: N` | removes `content-length`; the last request body callback (`eos = 1`) is held: recorded with a deadline now + N ms; returns Pause |
 //! | request header `x-hold-response-body-ms: N` | the same for the last response body callback (`content-length` removed in the response headers) |
 //! | `on_tick` | for each held context whose deadline has passed: `hostcalls::set_effective_context(id)`; a held body gets `[resumed]` appended (`set_buffer` on the request or response body, from the tick); then `hostcalls::resume_http_request()` (or `resume_http_response()` for a held response body); a context the host no longer knows (BadArgument) is dropped; logs `resumed <id>` at info |
+//! | request header `x-inspect-response: 1` | response headers: removes `content-length`, sets `x-inspected: yes`, and returns Pause; response body: Pause until `eos = 1`, then a body containing `reject` is answered with a local 502 `rejected by its body`, any other is replaced by its ASCII-uppercase form, gets `x-verdict: accepted` (set from the body callback) and goes on (Continue); attach with `allow_on_headers_stop_iteration` for body callbacks to run while the headers wait |
 //! | response headers of a held request | sets `x-held: yes` |
 //! | context deleted while held | forgotten (never resumed) |
 //! | every callback | logs the phase at debug |
@@ -102,6 +103,7 @@ impl RootContext for HoldRoot {
             held: false,
             hold_body: None,
             hold_response_body: None,
+            inspect_response: false,
         }))
     }
 
@@ -119,6 +121,8 @@ struct Hold {
     hold_body: Option<u64>,
     /// Hold the last response body callback this long (ms).
     hold_response_body: Option<u64>,
+    /// Pause the response headers and decide on them from the whole response body.
+    inspect_response: bool,
 }
 
 impl Hold {
@@ -148,6 +152,7 @@ impl HttpContext for Hold {
             |this: &Self, name: &str| this.get_http_request_header(name).and_then(|v| v.trim().parse::<u64>().ok());
         self.hold_body = ms(self, "x-hold-body-ms");
         self.hold_response_body = ms(self, "x-hold-response-body-ms");
+        self.inspect_response = self.get_http_request_header("x-inspect-response").as_deref() == Some("1");
         if self.hold_body.is_some() {
             // The held body grows on resume: its length is not the client's any more.
             self.set_http_request_header("content-length", None);
@@ -168,6 +173,20 @@ impl HttpContext for Hold {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         debug!("pause_resume {}: on_http_response_body ({body_size} bytes, eos {end_of_stream})", self.context_id);
+        if self.inspect_response {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+            if body.windows(6).any(|w| w == b"reject") {
+                self.send_http_response(502, vec![("content-type", "text/plain")], Some(b"rejected by its body"));
+                return Action::Pause;
+            }
+            self.set_http_response_body(0, body_size, &body.to_ascii_uppercase());
+            // Still writable: the headers wait for this callback's answer.
+            self.set_http_response_header("x-verdict", Some("accepted"));
+            return Action::Continue;
+        }
         match self.hold_response_body {
             Some(ms) if end_of_stream => self.hold(Held::ResponseBody, ms),
             _ => Action::Continue,
@@ -184,6 +203,11 @@ impl HttpContext for Hold {
         }
         if self.hold_response_body.is_some() {
             self.set_http_response_header("content-length", None);
+        }
+        if self.inspect_response && !end_of_stream {
+            self.set_http_response_header("content-length", None);
+            self.set_http_response_header("x-inspected", Some("yes"));
+            return Action::Pause;
         }
         Action::Continue
     }
