@@ -16,6 +16,7 @@ mod headers;
 mod http2_tls;
 mod jwt_auth;
 mod misbehaving;
+mod prompt_template;
 mod provider_adapter;
 mod quota;
 mod registry;
