@@ -21,6 +21,7 @@ mod provider_adapter;
 mod quota;
 mod registry;
 mod resilience;
+mod response_cache;
 mod routing;
 mod streaming;
 mod timeouts;

@@ -1,0 +1,509 @@
+//! The shipped response cache (`filters/response-cache`) in the real gateway (2 workers): key composition and
+//! scopes (query order, chosen headers, tenant, consumer from jwt-auth, route or shared), HIT/MISS/BYPASS/EXPIRED
+//! with `Age`, request and response `Cache-Control`, `Set-Cookie`, statuses and sizes, the bounds under concurrent
+//! inserts from both workers, request collapsing (one upstream request; the bound), LLM streams from a mock
+//! OpenAI (complete, broken in-band, cut; replayed as SSE; kept apart from plain answers), and purge.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use weir_tests::client::{call, get_with, request, send, Proto, Reply};
+use weir_tests::mock_llm::{Answer, Behavior, MockLlm, Provider};
+use weir_tests::upstream::ReceiverStream;
+use weir_tests::{filters, TestGateway};
+
+const TOKEN: &str = "purge-token-0123456789";
+
+/// An origin that counts its requests and answers as the query asks: `status=N`, `ms=N` (a delay), `size=N` (a
+/// body of N bytes), `rh-<name>=<value>` (a response header); `/sse` answers a complete SSE stream, `/cut` an SSE
+/// stream whose connection breaks after the first event. Bodies say `n=<request number> <path>`.
+struct Origin {
+    addr: SocketAddr,
+    count: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type OriginBody = BoxBody<Bytes, std::io::Error>;
+
+impl Origin {
+    async fn start() -> Origin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                        async move { Ok::<_, Infallible>(answer(n, req).await) }
+                    });
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Origin { addr, count, task }
+    }
+
+    fn requests(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer(n: usize, req: http::Request<hyper::body::Incoming>) -> http::Response<OriginBody> {
+    let uri = req.uri().clone();
+    let path = uri.path().to_string();
+    let params: Vec<(String, String)> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%20", " ").replace("%3D", "=").replace("%2C", ",")))
+        .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let _ = req.into_body().collect().await;
+    if let Some(ms) = param("ms").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut builder = http::Response::builder().status(param("status").and_then(|s| s.parse().ok()).unwrap_or(200));
+    for (name, value) in &params {
+        if let Some(header) = name.strip_prefix("rh-") {
+            builder = builder.header(header, value.as_str());
+        }
+    }
+    if path == "/sse" || path == "/cut" {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+        let cut = path == "/cut";
+        tokio::spawn(async move {
+            let _ = tx.send(Ok(Frame::data(Bytes::from(format!("data: {{\"n\":{n}}}\n\n"))))).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let last =
+                if cut { Err(std::io::Error::other("cut")) } else { Ok(Frame::data(Bytes::from("data: [DONE]\n\n"))) };
+            let _ = tx.send(last).await;
+        });
+        return builder
+            .header("content-type", "text/event-stream")
+            .body(StreamBody::new(ReceiverStream(rx)).boxed())
+            .expect("sse");
+    }
+    let mut body = format!("n={n} {path}");
+    if let Some(size) = param("size").and_then(|v| v.parse::<usize>().ok()) {
+        body = format!("{body:<size$}");
+    }
+    builder
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed())
+        .expect("response")
+}
+
+/// Request headers, as the tables write them.
+type Pairs = &'static [(&'static str, &'static str)];
+
+/// A cache attachment.
+fn cache(configuration: Value) -> Value {
+    json!({"name": "cache", "module": filters::RESPONSE_CACHE_WASM, "configuration": configuration})
+}
+
+/// A route named `name` on `prefix` to cluster `svc` with `filters`.
+fn route(name: &str, prefix: &str, filters: Value) -> Value {
+    json!({"name": name, "match": {"path": {"prefix": prefix}}, "cluster": "svc", "filters": filters})
+}
+
+async fn gateway(svc: SocketAddr, routes: Vec<Value>) -> TestGateway {
+    TestGateway::start(json!({"routes": routes, "clusters": [{"name": "svc", "endpoints": [svc.to_string()]}]}))
+        .unwrap_or_else(|e| panic!("gateway starts: {e:#}"))
+}
+
+async fn get(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> Reply {
+    get_with(gw.main(), "api.test", path, headers).await.expect("request")
+}
+
+/// `(X-Cache-Status, body)` of a GET.
+async fn look(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> (String, String) {
+    let reply = get(gw, path, headers).await;
+    (reply.header("x-cache-status").to_string(), reply.body)
+}
+
+/// An HS256 token with subject `sub` for the jwt-auth filter's inline key.
+fn token(sub: &str) -> String {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let header = json!({"alg": "HS256", "kid": "k"}).to_string();
+    let claims = json!({"sub": sub, "exp": now + 300}).to_string();
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(&[5u8; 32]).expect("key");
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+/// The value of filter counter `name` on the admin `/metrics`.
+async fn counter(gw: &TestGateway, name: &str) -> u64 {
+    let needle = format!("name=\"{name}\"}}");
+    let text = get_with(gw.admin(), "localhost", "/metrics", &[]).await.expect("metrics").body;
+    text.lines()
+        .filter(|l| l.starts_with("weir_filter_counter_total") && l.contains(&needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn keys_scopes_and_cache_status_headers() {
+    let origin = Origin::start().await;
+    let jwt = json!({"name": "jwt", "module": filters::JWT_AUTH_WASM, "configuration": {
+        "jwks": {"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode([5u8; 32])}]},
+        "consumer": {"claim": "sub"}}});
+    let keyed = json!({"key": {"headers": ["x-lang"], "tenant_header": "x-tenant"}});
+    let gw = gateway(
+        origin.addr,
+        vec![
+            route("keyed", "/k", json!([cache(keyed)])),
+            route("jwt", "/j", json!([jwt, cache(json!({"namespace": "jwt"}))])),
+        ],
+    )
+    .await;
+
+    // (path, headers, X-Cache-Status, the origin request whose answer comes back)
+    let table: &[(&str, Pairs, &str, usize)] = &[
+        ("/k?b=2&a=1", &[], "MISS", 1),
+        ("/k?a=1&b=2", &[], "HIT", 1),
+        ("/k?a=1&b=2", &[("x-lang", "fr")], "MISS", 2),
+        ("/k?b=2&a=1", &[("x-lang", "fr")], "HIT", 2),
+        ("/k?a=1&b=2", &[("x-tenant", "acme")], "MISS", 3),
+        ("/k?a=1&b=2", &[("x-tenant", "acme")], "HIT", 3),
+        ("/k?a=1&b=2", &[("x-cache-bypass", "1")], "BYPASS", 4),
+        ("/k?a=1&b=2", &[], "HIT", 1),
+        ("/k?a=1&b=3", &[], "MISS", 5),
+    ];
+    for (path, headers, status, n) in table {
+        let (cache, body) = look(&gw, path, headers).await;
+        assert_eq!(
+            (cache.as_str(), body.split(' ').next().unwrap_or("")),
+            (*status, format!("n={n}").as_str()),
+            "{path} {headers:?}"
+        );
+    }
+    let hit = get(&gw, "/k?a=1&b=2", &[]).await;
+    assert_eq!(hit.header("age").parse::<u64>().ok().map(|a| a < 60), Some(true), "Age on hits");
+    assert!(hit.header("x-request-id").len() > 8, "the hit has its own request id");
+    assert_eq!(get(&gw, "/k?a=1&b=3", &[("x-cache-bypass", "1")]).await.header("age"), "", "no Age on a bypass");
+
+    // The consumer jwt-auth found scopes entries; a forged consumer header does not.
+    let (ada, bob) = (format!("Bearer {}", token("ada")), format!("Bearer {}", token("bob")));
+    let before = origin.requests();
+    assert_eq!(look(&gw, "/j", &[("authorization", &ada)]).await.0, "MISS");
+    assert_eq!(look(&gw, "/j", &[("authorization", &ada)]).await.0, "HIT");
+    assert_eq!(look(&gw, "/j", &[("authorization", &bob), ("x-weir-consumer", "ada")]).await.0, "MISS");
+    assert_eq!(look(&gw, "/j", &[("authorization", &bob)]).await.0, "HIT");
+    assert_eq!(origin.requests(), before + 2);
+    assert_eq!(counter(&gw, "response_cache_hits").await, 7);
+}
+
+#[tokio::test]
+async fn routes_share_entries_only_when_told() {
+    let origin = Origin::start().await;
+    // Two routes on the same path, told apart by a header: the requests have the same method, host and path.
+    let on = |name: &str, value: &str, config: Value| {
+        json!({"name": name, "match": {"path": {"prefix": "/same"}, "headers": [{"name": "x-route", "value": value}]},
+               "cluster": "svc", "filters": [cache(config)]})
+    };
+    let gw = gateway(
+        origin.addr,
+        vec![
+            on("a", "a", json!({"namespace": "split"})),
+            on("b", "b", json!({"namespace": "split"})),
+            on("c", "c", json!({"namespace": "both", "key": {"shared": true}})),
+            on("d", "d", json!({"namespace": "both", "key": {"shared": true}})),
+        ],
+    )
+    .await;
+    let table: &[(&str, &str)] = &[("a", "MISS"), ("a", "HIT"), ("b", "MISS"), ("c", "MISS"), ("d", "HIT")];
+    for (which, want) in table {
+        assert_eq!(look(&gw, "/same", &[("x-route", which)]).await.0, *want, "route {which}");
+    }
+}
+
+#[tokio::test]
+async fn cache_control_cookies_statuses_and_sizes() {
+    let origin = Origin::start().await;
+    let gw = gateway(
+        origin.addr,
+        vec![
+            route(
+                "override",
+                "/o",
+                json!([cache(json!({"namespace": "o", "response_cache_control": false,
+                "request_cache_control": false, "cache_set_cookie": true}))]),
+            ),
+            route("small", "/small", json!([cache(json!({"namespace": "s", "max_body_bytes": 100}))])),
+            route("all", "/", json!([cache(json!({}))])),
+        ],
+    )
+    .await;
+    // (path, request headers, stored: the second request is a HIT)
+    let table: &[(&str, Pairs, bool)] = &[
+        ("/c?rh-cache-control=no-store", &[], false),
+        ("/c?rh-cache-control=private", &[], false),
+        ("/c?rh-cache-control=no-cache", &[], false),
+        ("/c?rh-cache-control=s-maxage%3D0%2C%20max-age%3D60", &[], false),
+        ("/c?rh-cache-control=max-age%3D60", &[], true),
+        ("/c?rh-set-cookie=session%3D1", &[], false),
+        ("/c?status=500", &[], false),
+        ("/c?status=404", &[], true),
+        ("/c?status=201", &[], false),
+        ("/c?plain", &[("cache-control", "no-store")], false),
+        ("/o?rh-cache-control=no-store&rh-set-cookie=a%3D1", &[], true),
+        ("/o?asked", &[("cache-control", "no-store")], true),
+        ("/small?size=50", &[], true),
+        ("/small?size=500", &[], false),
+    ];
+    for (path, headers, stored) in table {
+        get(&gw, path, headers).await;
+        let again = look(&gw, path, headers).await.0;
+        assert_eq!(again == "HIT", *stored, "{path} {headers:?}: {again}");
+    }
+    // Request directives: no-cache refreshes (the new answer is stored), max-age bounds the entry's age.
+    let next = |n: usize| format!("n={} /r", n + 1);
+    let first = next(origin.requests());
+    assert_eq!(look(&gw, "/r", &[]).await, ("MISS".into(), first));
+    let refreshed = next(origin.requests());
+    assert_eq!(look(&gw, "/r", &[("cache-control", "no-cache")]).await, ("BYPASS".into(), refreshed.clone()));
+    assert_eq!(look(&gw, "/r", &[]).await, ("HIT".into(), refreshed));
+    assert_eq!(look(&gw, "/r", &[("pragma", "no-cache")]).await.0, "BYPASS");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(look(&gw, "/r", &[("cache-control", "max-age=1")]).await.0, "EXPIRED");
+    assert_eq!(look(&gw, "/r", &[("cache-control", "max-age=30")]).await.0, "HIT");
+    // The response's own max-age ends the entry: EXPIRED, then stored again.
+    assert_eq!(look(&gw, "/e?rh-cache-control=max-age%3D1", &[]).await.0, "MISS");
+    assert_eq!(look(&gw, "/e?rh-cache-control=max-age%3D1", &[]).await.0, "HIT");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(look(&gw, "/e?rh-cache-control=max-age%3D1", &[]).await.0, "EXPIRED");
+    assert_eq!(look(&gw, "/e?rh-cache-control=max-age%3D1", &[]).await.0, "HIT");
+    // POST is not among the default methods: no cache status at all.
+    let post =
+        call(gw.main(), &Proto::H1, request("POST", "api.test", "/p", &[], "{}", &Proto::H1)).await.expect("post");
+    assert_eq!(post.header("x-cache-status"), "");
+}
+
+#[tokio::test]
+async fn bounds_hold_when_both_workers_insert_at_once() {
+    let origin = Origin::start().await;
+    let config = json!({"max_entries": 6, "max_bytes": 4000, "max_body_bytes": 1000,
+        "purge": {"path": "/_cache", "token": TOKEN}});
+    let gw = Arc::new(gateway(origin.addr, vec![route("all", "/", json!([cache(config)]))]).await);
+    for round in 0..2 {
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let gw = gw.clone();
+            let size = 200 + 37 * (i % 9);
+            tasks.push(tokio::spawn(
+                async move { get(&gw, &format!("/item/{round}/{i}?size={size}"), &[]).await.status },
+            ));
+        }
+        for task in tasks {
+            assert_eq!(task.await.expect("task"), 200);
+        }
+        let stats = get(&gw, "/_cache", &[("authorization", &format!("Bearer {TOKEN}"))]).await.json();
+        let (entries, bytes) = (stats["entries"].as_u64().unwrap_or(99), stats["bytes"].as_u64().unwrap_or(u64::MAX));
+        assert!((1..=6).contains(&entries), "round {round}: {stats}");
+        assert!(bytes <= 4000, "round {round}: {stats}");
+    }
+    assert!(counter(&gw, "response_cache_evictions").await >= 90, "at least 96 - 6 entries were evicted");
+    // The least recently used goes: after touching an entry, inserting one more keeps it.
+    let lru = json!({"namespace": "lru", "max_entries": 3, "touch_interval_ms": 0});
+    let gw = gateway(origin.addr, vec![route("all", "/", json!([cache(lru)]))]).await;
+    for path in ["/a", "/b", "/c", "/a", "/d"] {
+        get(&gw, path, &[]).await;
+    }
+    let table = [("/a", "HIT"), ("/d", "HIT"), ("/c", "HIT"), ("/b", "MISS")];
+    for (path, want) in table {
+        assert_eq!(look(&gw, path, &[]).await.0, want, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_send_one_request_upstream() {
+    let origin = Origin::start().await;
+    let gw = Arc::new(
+        gateway(
+            origin.addr,
+            vec![
+                route("short", "/bounded", json!([cache(json!({"namespace": "b", "collapse": {"timeout_ms": 300}}))])),
+                route("all", "/", json!([cache(json!({}))])),
+            ],
+        )
+        .await,
+    );
+    let burst = |path: &'static str, n: usize| {
+        let gw = gw.clone();
+        async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| {
+                    let gw = gw.clone();
+                    tokio::spawn(async move { look(&gw, path, &[]).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task"));
+            }
+            out
+        }
+    };
+    let replies = burst("/slow?ms=800", 8).await;
+    assert_eq!(origin.requests(), 1, "one request went upstream");
+    assert!(replies.iter().all(|(_, body)| body == "n=1 /slow"), "{replies:?}");
+    let misses = replies.iter().filter(|(s, _)| s == "MISS").count();
+    assert_eq!((misses, replies.len() - misses), (1, 7), "{replies:?}");
+    assert_eq!(counter(&gw, "response_cache_collapsed").await, 7);
+
+    // Past the bound, waiting requests go upstream themselves.
+    let replies = burst("/bounded?ms=1000", 4).await;
+    assert_eq!(origin.requests(), 1 + 4, "{replies:?}");
+    assert!(replies.iter().all(|(s, _)| s == "MISS"), "{replies:?}");
+    assert_eq!(counter(&gw, "response_cache_collapse_timeouts").await, 3);
+}
+
+/// A chat completion request.
+fn chat(stream: bool, user: &str) -> String {
+    json!({"user": user, "stream": stream, "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+        .to_string()
+}
+
+async fn post(gw: &TestGateway, body: &str) -> Reply {
+    call(
+        gw.main(),
+        &Proto::H1,
+        request("POST", "api.test", "/v1/chat/completions", &[("content-type", "application/json")], body, &Proto::H1),
+    )
+    .await
+    .expect("post")
+}
+
+#[tokio::test]
+async fn llm_streams_are_stored_when_complete_and_replayed_as_sse() {
+    let llm = MockLlm::start(Provider::OpenAi).await;
+    let origin = Origin::start().await;
+    let llm_cache = json!({"methods": ["POST"], "response_cache_control": false});
+    let gw = TestGateway::start(json!({
+        "routes": [
+            {"name": "llm", "match": {"path": {"prefix": "/v1"}}, "cluster": "llm", "filters": [cache(llm_cache)]},
+            route("sse", "/", json!([cache(json!({"namespace": "sse"}))])),
+        ],
+        "clusters": [{"name": "llm", "endpoints": [llm.endpoint()]}, {"name": "svc", "endpoints": [origin.addr.to_string()]}]
+    }))
+    .expect("gateway");
+
+    let first = post(&gw, &chat(true, "ada")).await;
+    assert_eq!((first.status.as_u16(), first.header("x-cache-status")), (200, "MISS"));
+    assert!(first.body.trim_end().ends_with("data: [DONE]"), "{}", first.body);
+    // The same question (another user, fields in another order) is replayed: the same events, as SSE.
+    let reordered = r#"{"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o-mini","stream":true,"user":"bob"}"#;
+    let replay = post(&gw, reordered).await;
+    assert_eq!(replay.header("x-cache-status"), "HIT");
+    assert!(replay.header("content-type").starts_with("text/event-stream"));
+    assert_eq!(replay.body, first.body);
+    let events: Vec<&str> = replay.body.split("\n\n").filter(|e| !e.trim().is_empty()).collect();
+    assert!(events.iter().all(|e| e.starts_with("data: ")), "{events:?}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(&e["data: ".len()..]).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, "Hello from the mock.");
+    // The plain answer is another entry.
+    let plain = post(&gw, &chat(false, "ada")).await;
+    assert_eq!(plain.header("x-cache-status"), "MISS");
+    assert_eq!(plain.json()["choices"][0]["message"]["content"], "Hello from the mock.");
+    assert_eq!(post(&gw, &chat(false, "eve")).await.header("x-cache-status"), "HIT");
+    assert_eq!(llm.received().len(), 2, "hits were not sent upstream");
+
+    // A stream that ends with an in-band error, before its terminal event, is not stored.
+    let question = |n: u32| {
+        json!({"stream": true, "model": "gpt-4o-mini", "messages": [{"role": "user", "content": format!("q{n}")}]})
+            .to_string()
+    };
+    llm.script(vec![
+        Behavior::MidStreamError { answer: Answer::text("half an answer"), message: "overloaded".into() },
+        Behavior::Answer(Answer::text("whole")),
+    ]);
+    assert_eq!(post(&gw, &question(1)).await.header("x-cache-status"), "MISS");
+    assert_eq!(post(&gw, &question(1)).await.header("x-cache-status"), "MISS", "the broken stream was not kept");
+    assert_eq!(post(&gw, &question(1)).await.header("x-cache-status"), "HIT");
+
+    // A stream whose connection breaks is not stored; a complete one is, and replays whole.
+    if let Ok(cut) = get_with(gw.main(), "api.test", "/cut", &[("accept", "text/event-stream")]).await {
+        assert!(!cut.body.contains("[DONE]"), "{}", cut.body);
+    }
+    // Its body breaks again: only the head is read.
+    let again = send(
+        gw.main(),
+        &Proto::H1,
+        request("GET", "api.test", "/cut", &[("accept", "text/event-stream")], "", &Proto::H1),
+    )
+    .await
+    .expect("head");
+    assert_eq!(again.headers().get("x-cache-status").map(|v| v.as_bytes()), Some(&b"MISS"[..]));
+    drop(again);
+    assert_eq!(look(&gw, "/sse", &[("accept", "text/event-stream")]).await.0, "MISS");
+    let (status, body) = look(&gw, "/sse", &[("accept", "text/event-stream")]).await;
+    assert_eq!((status.as_str(), body.as_str()), ("HIT", "data: {\"n\":3}\n\ndata: [DONE]\n\n"));
+    assert_eq!(look(&gw, "/sse", &[]).await.0, "MISS", "a plain client gets its own entry");
+}
+
+#[tokio::test]
+async fn purge_by_exact_key_and_prefix_with_the_token() {
+    let origin = Origin::start().await;
+    let config = json!({"purge": {"path": "/_cache/purge", "token": TOKEN}});
+    let gw = gateway(origin.addr, vec![route("all", "/", json!([cache(config)]))]).await;
+    for path in ["/docs/a?x=1", "/docs/b", "/img/c"] {
+        assert_eq!(look(&gw, path, &[]).await.0, "MISS");
+    }
+    let auth = format!("Bearer {TOKEN}");
+    let purge = |query: &str| format!("/_cache/purge?{query}");
+    let post_to = |path: String, auth: Option<String>| {
+        let headers: Vec<(&'static str, String)> = auth.into_iter().map(|a| ("authorization", a)).collect();
+        let gw = &gw;
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            call(gw.main(), &Proto::H1, request("POST", "api.test", &path, &headers, "", &Proto::H1))
+                .await
+                .expect("purge")
+        }
+    };
+    let before = origin.requests();
+    assert_eq!(post_to(purge("prefix=GET%20api.test%2F"), None).await.status, 401);
+    assert_eq!(post_to(purge("prefix=GET%20api.test%2F"), Some("Bearer nope".into())).await.status, 401);
+    let exact = post_to(purge("key=GET%20api.test%2Fdocs%2Fa%3Fx%3D1"), Some(auth.clone())).await;
+    assert_eq!((exact.status.as_u16(), exact.json()["purged"].clone()), (200, json!(1)));
+    assert_eq!(look(&gw, "/docs/b", &[]).await.0, "HIT");
+    assert_eq!(look(&gw, "/docs/a?x=1", &[]).await.0, "MISS");
+    let prefix = post_to(purge("prefix=GET%20api.test%2Fdocs%2F"), Some(auth.clone())).await;
+    assert_eq!(prefix.json()["purged"], 2);
+    let table = [("/docs/a?x=1", "MISS"), ("/docs/b", "MISS"), ("/img/c", "HIT")];
+    for (path, want) in table {
+        assert_eq!(look(&gw, path, &[]).await.0, want, "{path}");
+    }
+    assert_eq!(origin.requests(), before + 3, "purge requests never went upstream");
+    assert_eq!(counter(&gw, "response_cache_purged").await, 3);
+}
