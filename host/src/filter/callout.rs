@@ -112,8 +112,9 @@ impl http_body::Body for WithTrailers {
     }
 }
 
-/// Sends the callout and reads the whole answer. `None`: it failed (connect, reset, too large). A timeout
-/// answers 504, as Envoy's async client does.
+/// Sends the callout and reads the whole answer. As Envoy's async client does, a callout that got no response
+/// headers (no connection, a reset before them, a circuit breaker) answers 503 with Envoy's text, and a timeout
+/// 504; `None` (the filter sees a failure: no headers) when the answer broke after its headers or was too large.
 async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutResponse> {
     let mut builder = http::Request::builder()
         .method(pseudo(&c.headers, b":method").and_then(|m| http::Method::from_bytes(m).ok())?)
@@ -159,7 +160,10 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
     };
     let request = builder.body(body).ok()?;
     let exchange = async {
-        let (resp, mut lease) = cluster.send(in_flight.index(), request).await.ok()?;
+        let (resp, mut lease) = match cluster.send(in_flight.index(), request).await {
+            Ok(sent) => sent,
+            Err(e) => return Some(unanswered(&e)),
+        };
         let (head, mut body) = resp.into_parts();
         let mut answer =
             CalloutResponse { headers: Headers::response(head.status, head.headers), ..Default::default() };
@@ -200,5 +204,26 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
             body: b"upstream request timeout".to_vec(),
             ..Default::default()
         }),
+    }
+}
+
+/// The answer Envoy's router gives its async client when the upstream gave no response headers: 503, `text/plain`,
+/// `upstream connect error or disconnect/reset before headers. reset reason: ...`.
+fn unanswered(e: &crate::upstream::pool::SendError) -> CalloutResponse {
+    use crate::upstream::pool::SendError;
+    let reason = match e {
+        SendError::ConnectTimeout => "connection timeout".to_string(),
+        SendError::Connect(detail) => format!("remote connection failure, transport failure reason: {detail}"),
+        SendError::Protocol(detail) => format!("connection termination, {detail}"),
+        SendError::Overflow(_) => "overflow".to_string(),
+    };
+    let text = format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(text.len()));
+    CalloutResponse {
+        headers: Headers::response(http::StatusCode::SERVICE_UNAVAILABLE, headers),
+        body: text.into_bytes(),
+        ..Default::default()
     }
 }
