@@ -1,0 +1,3 @@
+module example.invalid/weir/examples/lang/go
+
+go 1.24
