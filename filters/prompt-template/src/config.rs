@@ -54,6 +54,10 @@ pub struct Config {
     /// The largest upstream answer buffered.
     #[serde(default = "default_max_response")]
     pub max_response_bytes: usize,
+    /// Hold the response headers until the answer is read, so a broken promise is a 502 (attach with
+    /// `allow_on_headers_stop_iteration: true`, or the response waits for nothing).
+    #[serde(default)]
+    pub hold_response_headers: bool,
     /// How the chat request reaches the model.
     #[serde(default)]
     pub upstream: UpstreamConfig,
@@ -275,6 +279,8 @@ pub struct Prompt {
     pub max_body_bytes: usize,
     /// The answer limit.
     pub max_response_bytes: usize,
+    /// Hold the response headers until the answer is read.
+    pub hold_response_headers: bool,
     /// The callout, in callout mode.
     pub callout: Option<Callout>,
     /// The OpenAPI settings and the document, generated once.
@@ -411,6 +417,7 @@ impl Config {
             chat_path: self.chat_path,
             max_body_bytes: self.max_body_bytes,
             max_response_bytes: self.max_response_bytes,
+            hold_response_headers: self.hold_response_headers,
             callout,
             openapi: None,
             prepend,

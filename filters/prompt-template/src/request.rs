@@ -61,6 +61,8 @@ pub struct PromptRequest {
     /// This filter answered (its own response callbacks then leave it alone).
     answered: bool,
     reading: Reading,
+    /// The response headers are held until the answer is read (`hold_response_headers`).
+    holding: bool,
 }
 
 impl PromptRequest {
@@ -324,6 +326,12 @@ impl HttpFilter for PromptRequest {
         }
         headers.remove("content-encoding");
         headers.set("x-prompt-template-version", &prompt.version);
+        if prompt.hold_response_headers && matches!(self.reading, Reading::Answer) {
+            // The gateway runs the body callbacks while the headers wait (the attachment's
+            // `allow_on_headers_stop_iteration`): an answer that breaks the promise becomes a 502, not a reset.
+            self.holding = true;
+            return Action::Pause;
+        }
         Action::Continue
     }
 
@@ -341,6 +349,10 @@ impl HttpFilter for PromptRequest {
                 }
                 body.replace(&out);
                 Action::Continue
+            }
+            Reading::Answer if !end_of_stream && self.holding && body.len() > prompt.max_response_bytes => {
+                let why = format!("the upstream's answer is larger than {} bytes", prompt.max_response_bytes);
+                self.fail(&Failure::new(502, "bad_upstream_response", why))
             }
             Reading::Failed(_) | Reading::Answer if !end_of_stream => {
                 if body.len() > prompt.max_response_bytes {
@@ -363,6 +375,8 @@ impl HttpFilter for PromptRequest {
                     body.replace(&shaped);
                     Action::Continue
                 }
+                // The headers are still held: the answer replaces the upstream's response, status included.
+                Err(failure) if self.holding => self.fail(&failure),
                 Err(failure) => {
                     // The 200 went out with the response headers: a reset is the only honest answer left
                     // (a call without a body in `upstream.mode: callout` gets a 502 instead).

@@ -44,6 +44,13 @@ fn route(prefix: &str, configuration: Value) -> Value {
            "filters": [{"name": "prompt", "module": filters::PROMPT_TEMPLATE_WASM, "configuration": configuration}]})
 }
 
+/// [`route`], attached with `allow_on_headers_stop_iteration` (for `hold_response_headers`).
+fn held_route(prefix: &str, configuration: Value) -> Value {
+    let mut r = route(prefix, configuration);
+    r["filters"][0]["allow_on_headers_stop_iteration"] = json!(true);
+    r
+}
+
 async fn gateway(llm: SocketAddr, routes: Vec<Value>) -> TestGateway {
     TestGateway::start(json!({"routes": routes, "clusters": [{"name": "llm", "endpoints": [llm.to_string()]}]}))
         .unwrap_or_else(|e| panic!("gateway starts: {e:#}"))
@@ -154,6 +161,11 @@ async fn prompt_template_reports_every_error() {
             route("/api/sentiment", sentiment(json!({}))),
             route("/json", sentiment(json!({"openapi": null, "output": {"mode": "json"}}))),
             route("/callout", sentiment(callout)),
+            held_route(
+                "/held",
+                sentiment(json!({"openapi": null, "hold_response_headers": true,
+                "output": {"mode": "json", "schema": {"type": "object", "required": ["label"]}}})),
+            ),
         ],
     )
     .await;
@@ -238,8 +250,20 @@ async fn prompt_template_reports_every_error() {
     llm.script(vec![Behavior::Answer(Answer::text("not JSON at all"))]);
     let reply = post(&gw, "/json", &[("content-type", "application/json")], r#"{"text": "hi"}"#).await;
     assert!(reply.is_err(), "the stream is reset: {reply:?}");
+    // ... unless the attachment lets the filter hold the response headers while it reads the answer
+    // (`allow_on_headers_stop_iteration` with `hold_response_headers`): then the same answer is a 502 in route
+    // mode too, and a good one a 200.
+    llm.script(vec![Behavior::Answer(Answer::text("not JSON at all"))]);
+    let reply =
+        post(&gw, "/held", &[("content-type", "application/json")], r#"{"text": "hi"}"#).await.expect("request");
+    assert_eq!((reply.status.as_u16(), reply.json()["error"]["code"].as_str()), (502, Some("invalid_model_output")));
+    assert_eq!(reply.json()["error"]["output"], "not JSON at all");
+    llm.script(vec![Behavior::Answer(Answer::text(r#"{"label": "positive"}"#))]);
+    let reply =
+        post(&gw, "/held", &[("content-type", "application/json")], r#"{"text": "hi"}"#).await.expect("request");
+    assert_eq!((reply.status.as_u16(), reply.json()), (200, json!({"label": "positive"})));
     // Every outcome was counted.
-    for (name, want) in [("calls", 13), ("rejected", 6), ("upstream_errors", 3), ("invalid_output", 3), ("answered", 1)]
+    for (name, want) in [("calls", 15), ("rejected", 6), ("upstream_errors", 3), ("invalid_output", 4), ("answered", 2)]
     {
         assert_eq!(counter(&gw, &format!("prompt_template_{name}"), want).await, want, "{name}");
     }
