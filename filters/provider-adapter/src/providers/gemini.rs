@@ -273,27 +273,6 @@ impl Stream {
         Stream { sse: Parser::new(max), id, started: false, calls: 0 }
     }
 
-    /// Feeds a chunk.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), String> {
-        let mut events = Vec::new();
-        self.sse.feed(chunk, |e| events.push(e)).map_err(|e| e.to_string())?;
-        for event in events {
-            self.event(&event.data, out)?;
-        }
-        Ok(())
-    }
-
-    /// The body ended.
-    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), String> {
-        let mut events = Vec::new();
-        self.sse.finish(|e| events.push(e));
-        for event in events {
-            self.event(&event.data, out)?;
-        }
-        out.push(StreamEvent::Done);
-        Ok(())
-    }
-
     fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), String> {
         let value: Value = serde_json::from_str(data).map_err(|e| format!("stream event is not JSON ({e})"))?;
         if let Some(error) = value.get("error") {
@@ -333,5 +312,15 @@ impl Stream {
             out.push(StreamEvent::Usage(usage));
         }
         Ok(())
+    }
+}
+
+impl super::SseStream for Stream {
+    fn parser(&mut self) -> &mut Parser {
+        &mut self.sse
+    }
+
+    fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), String> {
+        Stream::event(self, data, out)
     }
 }

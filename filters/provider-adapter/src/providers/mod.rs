@@ -7,6 +7,32 @@ use crate::config::{Provider, Settings};
 use crate::errors::ApiError;
 use crate::ir::{Request, Response, StreamEvent};
 
+/// A stream decoder over server-sent events: the framing (complete events out of body chunks, bounded) is shared;
+/// each provider turns one event's data into stream events.
+pub trait SseStream {
+    /// The stream's SSE parser.
+    fn parser(&mut self) -> &mut crate::sse::Parser;
+
+    /// One complete event's data.
+    fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), String>;
+
+    /// Feeds a chunk.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), String> {
+        let mut events = Vec::new();
+        self.parser().feed(chunk, |e| events.push(e)).map_err(|e| e.to_string())?;
+        events.iter().try_for_each(|event| self.event(&event.data, out))
+    }
+
+    /// The body ended: what it completes, then the end of the stream.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), String> {
+        let mut events = Vec::new();
+        self.parser().finish(|e| events.push(e));
+        events.iter().try_for_each(|event| self.event(&event.data, out))?;
+        out.push(StreamEvent::Done);
+        Ok(())
+    }
+}
+
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
