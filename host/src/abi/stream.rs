@@ -196,6 +196,9 @@ pub struct StreamData {
     pub request_headers: Headers,
     /// Response headers with `:status`.
     pub response_headers: Headers,
+    /// The filter holds the request headers while its body callbacks run (`allow_on_headers_stop_iteration`):
+    /// they stay writable there.
+    pub request_headers_held: bool,
     /// The filter holds the response headers while its body callbacks run (`allow_on_headers_stop_iteration`):
     /// they stay writable there.
     pub response_headers_held: bool,

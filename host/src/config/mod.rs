@@ -170,7 +170,7 @@ pub struct FilterAttachment {
     pub environment: Vec<(String, String)>,
     /// What a failing filter does to its stream.
     pub failure_policy: FailurePolicy,
-    /// Envoy's `allow_on_headers_stop_iteration`: a PAUSE from the response-headers callback of a response with a
+    /// Envoy's `allow_on_headers_stop_iteration`: a PAUSE from a headers callback of a request or response with a
     /// body holds the headers while the body callbacks go on (StopIteration), instead of holding everything until
     /// the filter resumes (StopAllIteration, the default).
     pub allow_on_headers_stop_iteration: bool,

@@ -157,16 +157,14 @@ impl BodyChain {
     }
 
     /// Marks the stage at `position` as having its headers paused (or no longer): a PAUSE in its final body
-    /// callback then waits for the headers' resume, and its response headers stay writable in its body callbacks.
+    /// callback then waits for the headers' resume, and its headers stay writable in its body callbacks.
     pub fn gate(&mut self, position: usize, paused: bool) {
         let Some(stage) = self.stages.get_mut(position) else { return };
         stage.gated = paused;
-        if !self.request {
-            let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.generation == stage.generation {
-                if let Some(vm) = slot.vm.as_mut() {
-                    vm.hold_response_headers(stage.id, paused);
-                }
+        let mut slot = stage.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.generation == stage.generation {
+            if let Some(vm) = slot.vm.as_mut() {
+                vm.hold_headers(stage.id, self.request, paused);
             }
         }
     }

@@ -112,6 +112,8 @@ pub struct PausedHeaders {
     pub signal: oneshot::Receiver<()>,
     /// The headers it got (kept for a fail-open filter that fails while paused).
     before: Option<Headers>,
+    /// Request headers (else response headers).
+    request: bool,
 }
 
 /// How the response headers phase of a response with a body started.
@@ -126,32 +128,45 @@ impl PausedHeaders {
     /// What the paused filter decided, once it resumed or let body through: its local response, or the headers
     /// as it left them. A failure goes by its failure policy (fail open: the headers it got).
     pub fn outcome(&self, a: &Attachment) -> ResponseVerdict {
-        let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.waiters.remove(&(self.id, false));
-        let decided = match slot.vm.as_mut().filter(|v| !v.failed()) {
-            None => Decided::Fail("its VM failed while the stream was paused".into()),
-            Some(vm) => {
-                let outcome = vm.take_stream_outcome(self.id);
-                if let Some(local) = outcome.local_response {
-                    Decided::Respond(local)
-                } else if outcome.close {
-                    Decided::Fail("the filter closed the stream".into())
-                } else {
-                    match vm.stream_headers(self.id, false) {
-                        Some(headers) => Decided::Continue(headers),
-                        None => Decided::Fail("the stream's context is gone".into()),
-                    }
-                }
-            }
-        };
-        drop(slot);
-        match decided {
+        match self.decided(a) {
             Decided::Continue(h) => ResponseVerdict::Continue(h),
             Decided::Respond(local) => ResponseVerdict::Respond(local),
             Decided::Fail(detail) => match a.failure_policy {
                 FailurePolicy::FailOpen => ResponseVerdict::Continue(self.before.clone().unwrap_or_default()),
                 FailurePolicy::FailClosed => ResponseVerdict::Fail { filter: a.name.clone(), detail },
             },
+        }
+    }
+
+    /// [`PausedHeaders::outcome`] for request headers: a local response goes through the response callbacks of
+    /// the filters up to this one.
+    pub fn request_outcome(&self, a: &Attachment) -> RequestVerdict {
+        match self.decided(a) {
+            Decided::Continue(h) => RequestVerdict::Continue(h),
+            Decided::Respond(response) => RequestVerdict::Respond { response, upto: self.at + 1 },
+            Decided::Fail(detail) => match a.failure_policy {
+                FailurePolicy::FailOpen => RequestVerdict::Continue(self.before.clone().unwrap_or_default()),
+                FailurePolicy::FailClosed => RequestVerdict::Fail { filter: a.name.clone(), detail },
+            },
+        }
+    }
+
+    fn decided(&self, a: &Attachment) -> Decided {
+        let mut slot = a.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.waiters.remove(&(self.id, self.request));
+        let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) else {
+            return Decided::Fail("its VM failed while the stream was paused".into());
+        };
+        let outcome = vm.take_stream_outcome(self.id);
+        if let Some(local) = outcome.local_response {
+            return Decided::Respond(local);
+        }
+        if outcome.close {
+            return Decided::Fail("the filter closed the stream".into());
+        }
+        match vm.stream_headers(self.id, self.request) {
+            Some(headers) => Decided::Continue(headers),
+            None => Decided::Fail("the stream's context is gone".into()),
         }
     }
 }
@@ -302,22 +317,61 @@ pub async fn run_request_headers(
     info: &Option<Arc<RequestInfo>>,
     chain: &[Attachment],
     streams: &mut ChainStreams,
-    mut headers: Headers,
+    headers: Headers,
     eos: bool,
 ) -> RequestVerdict {
-    for (i, a) in chain.iter().enumerate() {
+    match run_request_headers_from(filters, info, chain, streams, headers, eos, 0, false).await {
+        RequestStart::Decided(verdict) => verdict,
+        RequestStart::Paused(_) => unreachable!("no body may go on while headers are held here"),
+    }
+}
+
+/// How the request headers phase started.
+pub enum RequestStart {
+    /// Decided: as [`run_request_headers`].
+    Decided(RequestVerdict),
+    /// A filter attached with `allow_on_headers_stop_iteration` paused the headers of a request whose body
+    /// follows: its body callbacks (and those of the filters before it) go on while the headers wait.
+    Paused(PausedHeaders),
+}
+
+/// Runs `on_request_headers` through filters `from..`; with `body_follows`, a filter attached with
+/// `allow_on_headers_stop_iteration` that pauses hands the phase back ([`RequestStart::Paused`]) instead of
+/// waiting for its resume.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_request_headers_from(
+    filters: &WorkerFilters,
+    info: &Option<Arc<RequestInfo>>,
+    chain: &[Attachment],
+    streams: &mut ChainStreams,
+    mut headers: Headers,
+    eos: bool,
+    from: usize,
+    body_follows: bool,
+) -> RequestStart {
+    for (i, a) in chain.iter().enumerate().skip(from) {
         // Kept only where a failure falls back to them.
         let before = (a.failure_policy == FailurePolicy::FailOpen).then(|| headers.clone());
-        match step(filters, info, a, i, streams, headers, eos, true).decide(a, true).await {
+        let decided = match step(filters, info, a, i, streams, headers, eos, true) {
+            Step::Paused(signal, id) if body_follows && !eos && a.allow_on_headers_stop_iteration => {
+                return RequestStart::Paused(PausedHeaders { at: i, id, signal, before, request: true });
+            }
+            step => step.decide(a, true).await,
+        };
+        match decided {
             Decided::Continue(h) => headers = h,
-            Decided::Respond(response) => return RequestVerdict::Respond { response, upto: i + 1 },
+            Decided::Respond(response) => {
+                return RequestStart::Decided(RequestVerdict::Respond { response, upto: i + 1 })
+            }
             Decided::Fail(detail) => match a.failure_policy {
                 FailurePolicy::FailOpen => headers = before.unwrap_or_default(),
-                FailurePolicy::FailClosed => return RequestVerdict::Fail { filter: a.name.clone(), detail },
+                FailurePolicy::FailClosed => {
+                    return RequestStart::Decided(RequestVerdict::Fail { filter: a.name.clone(), detail })
+                }
             },
         }
     }
-    RequestVerdict::Continue(headers)
+    RequestStart::Decided(RequestVerdict::Continue(headers))
 }
 
 /// Runs `on_response_headers` through filters `0..upto`, last first.
@@ -363,7 +417,7 @@ pub async fn run_response_headers_streaming(
         let before = (a.failure_policy == FailurePolicy::FailOpen).then(|| headers.clone());
         let decided = match step(filters, &None, a, i, streams, headers, false, false) {
             Step::Paused(signal, id) if a.allow_on_headers_stop_iteration => {
-                return ResponseStart::Paused(PausedHeaders { at: i, id, signal, before })
+                return ResponseStart::Paused(PausedHeaders { at: i, id, signal, before, request: false })
             }
             // Envoy's default (StopAllIteration): no body callback until the filter resumes.
             step => step.decide(a, false).await,

@@ -13,8 +13,8 @@ mod manual;
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub(crate) use callout::CalloutTicket;
 pub use chain::{
-    run_request_headers, run_response_headers, run_response_headers_streaming, ChainStreams, PausedHeaders,
-    RequestVerdict, ResponseStart, ResponseVerdict, PAUSE_DEADLINE,
+    run_request_headers, run_request_headers_from, run_response_headers, run_response_headers_streaming, ChainStreams,
+    PausedHeaders, RequestStart, RequestVerdict, ResponseStart, ResponseVerdict, PAUSE_DEADLINE,
 };
 pub(crate) use manual::TickClock;
 
@@ -341,7 +341,7 @@ pub struct Attachment {
     pub name: Arc<str>,
     /// Failure policy.
     pub failure_policy: FailurePolicy,
-    /// A response-headers PAUSE lets the body callbacks go on ([`crate::config::FilterAttachment`]).
+    /// A headers PAUSE lets the body callbacks go on ([`crate::config::FilterAttachment`]).
     pub allow_on_headers_stop_iteration: bool,
     tag: Arc<str>,
 }

@@ -109,14 +109,14 @@ impl Pipeline {
             return Box::pin(self.refused(conn, parts, body, route, cluster, chained, completion, why, may_fall_back))
                 .await;
         }
-        let (chain_route, chain, streams) = match chained {
-            Some(Chained { route, chain, streams }) => (route, Some(chain), Some(streams)),
-            None => (route, None, None),
+        let (chain_route, chain, streams, prelude) = match chained {
+            Some(Chained { route, chain, streams, prelude }) => (route, Some(chain), Some(streams), prelude),
+            None => (route, None, None, None),
         };
         let stop = StopSlot::default();
         // A request without a body (its headers ended the stream) gets no body callback: no chain to build.
         let body_chain = match (chain, &streams) {
-            (Some(chain), Some(s)) if !body.is_end_stream() => BodyChain::new(chain, s, true),
+            (Some(chain), Some(s)) if !body.is_end_stream() && prelude.is_none() => BodyChain::new(chain, s, true),
             _ => None,
         };
         for name in &route.headers_to_remove {
@@ -138,12 +138,20 @@ impl Pipeline {
             return error_response(&ProxyError::BadRequest("the rewritten path is not a valid URI".into()), completion);
         };
         parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-        // The client's declared length (none for a chunked body), before filters may change it.
-        let declared = body.size_hint().upper();
-        let streamed: UpstreamBody = match &completion.info {
+        // The client's declared length (none for a chunked body, or one partly read already), before filters may
+        // change it.
+        let declared = body.size_hint().upper().filter(|_| prelude.is_none());
+        let streamed: UpstreamBody = match (&completion.info, prelude) {
+            (Some(info), Some(p)) => {
+                let counted = Counted::new(body, info.live.clone());
+                Filtered::with_prelude(counted, p.chain, stop.clone(), p.passed, p.from, p.ended, p.trailers)
+                    .boxed_unsync()
+            }
             // Filters read the request body's size (`request.size`): its bytes are counted as they pass.
-            Some(info) => Filtered::new(Counted::new(body, info.live.clone()), body_chain, stop.clone()).boxed_unsync(),
-            None => Filtered::passthrough(body).boxed_unsync(),
+            (Some(info), None) => {
+                Filtered::new(Counted::new(body, info.live.clone()), body_chain, stop.clone()).boxed_unsync()
+            }
+            (None, _) => Filtered::passthrough(body).boxed_unsync(),
         };
         let policy = route.retry_policy.as_ref().filter(|p| p.all_methods || retry::idempotent(&parts.method));
         let mut outgoing = match policy {
@@ -424,7 +432,7 @@ impl Pipeline {
                 completion.code_details("fallback");
                 let head = (*status, headers.clone(), body.clone());
                 match chained {
-                    Some(Chained { route: chain_route, chain, streams }) => {
+                    Some(Chained { route: chain_route, chain, streams, .. }) => {
                         self.respond_through_chain(chain_route, chain, streams, head, chain.len(), completion).await
                     }
                     None => direct_response(head.0, &head.1, &head.2, completion),

@@ -25,7 +25,8 @@ use crate::abi::stream::{LocalResponse, RequestInfo};
 use crate::config;
 use crate::error::ProxyError;
 use crate::filter::{
-    run_request_headers, run_response_headers, Attachment, ChainStreams, RequestVerdict, ResponseVerdict, WorkerFilters,
+    run_request_headers_from, run_response_headers, Attachment, BodyChain, ChainStreams, RequestStart, RequestVerdict,
+    ResponseVerdict, WorkerFilters,
 };
 use crate::router::{Action, RequestView, Route, Router};
 use crate::telemetry::metrics::{Metrics, RouteMetrics};
@@ -84,6 +85,22 @@ struct Chained<'a> {
     route: &'a Route,
     chain: &'a [Attachment],
     streams: ChainStreams,
+    /// The body that went through the first filters while a filter held the request headers.
+    prelude: Option<Prelude>,
+}
+
+/// Request body that went through the body callbacks of the filters up to one that held the request headers
+/// (`allow_on_headers_stop_iteration`), to go through the rest of the chain first.
+struct Prelude {
+    /// The request's body chain, its first stages done with what came so far.
+    chain: crate::filter::BodyChain,
+    /// What got through them.
+    passed: Vec<u8>,
+    /// The stage it goes on from.
+    from: usize,
+    /// The client's body has ended (with these trailers, if any).
+    ended: bool,
+    trailers: Option<http::HeaderMap>,
 }
 
 /// Where a request goes once its filters ran.
@@ -219,14 +236,14 @@ impl Pipeline {
                     // The filter paths are boxed: their futures are large, and a request that runs no filter
                     // should not move their space around (the handle future is moved into hyper whole).
                     let streams = match Box::pin(
-                        self.request_phase(filters, &conn, &mut parts, route, chain, None, true, completion),
+                        self.request_phase(filters, &conn, &mut parts, route, chain, None, None, completion),
                     )
                     .await
                     {
                         Ok(ok) => ok,
                         Err(answered) => return answered,
                     };
-                    let (streams, mut completion) = streams;
+                    let (streams, mut completion, _) = streams;
                     let mut head = (*status, headers.clone(), body.clone());
                     // clear_route_cache: the route the headers as the filters left them match serves the request.
                     match self.route_again(&parts, &mut completion) {
@@ -239,7 +256,7 @@ impl Pipeline {
                                 completion.filter_streams = Some(streams);
                                 return error_response(&err, completion);
                             }
-                            let chained = Chained { route, chain, streams };
+                            let chained = Chained { route, chain, streams, prelude: None };
                             let forward = self.forward(
                                 &conn,
                                 parts,
@@ -307,7 +324,7 @@ impl Pipeline {
         mut cluster: &'a upstream::Cluster,
         mut completion: Completion,
     ) -> Response<ResponseBody> {
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, mut body) = req.into_parts();
         if let Err(err) = self.policy(&conn, &mut parts, route, &completion) {
             return error_response(&err, completion);
         }
@@ -317,9 +334,9 @@ impl Pipeline {
         let mut upstream_route = route;
         if let (Some(chain), Some(filters)) = (chain, &self.filters) {
             let cluster_name = Some(cluster.name.clone());
-            let eos = body.is_end_stream();
-            let phase = self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, eos, completion);
-            let (streams, c) = match Box::pin(phase).await {
+            let phase =
+                self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, Some(&mut body), completion);
+            let (streams, c, prelude) = match Box::pin(phase).await {
                 Ok(ok) => ok,
                 Err(answered) => return answered,
             };
@@ -344,7 +361,7 @@ impl Pipeline {
                     return error_response(&err, completion);
                 }
             }
-            chained = Some(Chained { route, chain, streams });
+            chained = Some(Chained { route, chain, streams, prelude });
         }
         self.forward(&conn, parts, body, upstream_route, cluster, chained, completion, true).await
     }
@@ -352,7 +369,9 @@ impl Pipeline {
 
 impl Pipeline {
     /// Runs the request headers through `chain` (after the gateway's own headers). On CONTINUE the request
-    /// is changed in place and the contexts the filters opened come back; otherwise the answer to send.
+    /// is changed in place and the contexts the filters opened come back; otherwise the answer to send. With the
+    /// request's `body` (none: answered as if the headers ended the stream), a filter attached with
+    /// `allow_on_headers_stop_iteration` that holds the headers gets the body meanwhile (the [`Prelude`]).
     #[allow(clippy::too_many_arguments)]
     async fn request_phase(
         &self,
@@ -362,19 +381,80 @@ impl Pipeline {
         route: &Route,
         chain: &[Attachment],
         cluster: Option<Arc<str>>,
-        end_of_stream: bool,
+        body: Option<&mut Incoming>,
         mut completion: Completion,
-    ) -> Result<(ChainStreams, Completion), Response<ResponseBody>> {
+    ) -> Result<(ChainStreams, Completion, Option<Prelude>), Response<ResponseBody>> {
         let authority = host_value(parts);
         let mut streams = ChainStreams::default();
         let view = filters::request_headers(parts, authority.as_ref().map_or(&[][..], HeaderValue::as_bytes), conn.tls);
         let info = request_info(conn, parts, route, cluster, completion.start);
         completion.attach(info.clone());
         let info = Some(info);
-        match run_request_headers(filters, &info, chain, &mut streams, view, end_of_stream).await {
+        let eos = body.as_ref().is_none_or(|b| b.is_end_stream());
+        let start = run_request_headers_from(filters, &info, chain, &mut streams, view, eos, 0, body.is_some()).await;
+        let (verdict, prelude) = match (start, body) {
+            (RequestStart::Decided(verdict), _) => (verdict, None),
+            (RequestStart::Paused(mut paused), Some(body)) => {
+                let at = paused.at;
+                let mut body_chain = BodyChain::new(chain, &streams, true);
+                let position = body_chain.as_ref().and_then(|c| c.position(at));
+                let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {
+                    completion.filter_streams = Some(streams);
+                    let detail = "paused request headers without a stream context".to_string();
+                    return Err(error_response(&ProxyError::filter(&route.name, &chain[at].name, detail), completion));
+                };
+                body_chain.gate(position, true);
+                let name = chain[at].name.clone();
+                let driven = paused::drive(body, &mut body_chain, position, &mut paused.signal, None, &name).await;
+                body_chain.gate(position, false);
+                match driven {
+                    paused::Driven::Stopped(crate::filter::BodyVerdict::Respond(response)) => {
+                        (RequestVerdict::Respond { response, upto: at + 1 }, None)
+                    }
+                    paused::Driven::Stopped(crate::filter::BodyVerdict::Fail { filter, detail, too_large }) => {
+                        completion.filter_streams = Some(streams);
+                        let err = if too_large {
+                            ProxyError::BodyTooLarge { filter: filter.to_string(), detail }
+                        } else {
+                            ProxyError::filter(&route.name, &filter, detail)
+                        };
+                        return Err(error_response(&err, completion));
+                    }
+                    paused::Driven::Stopped(_) => {
+                        unreachable!("a paused stream stops only with an answer or a failure")
+                    }
+                    paused::Driven::Continued { mut passed, ended, trailers } => {
+                        passed.extend(body_chain.release(position));
+                        let verdict = match paused.request_outcome(&chain[at]) {
+                            RequestVerdict::Continue(view) => {
+                                let rest = run_request_headers_from(
+                                    filters,
+                                    &info,
+                                    chain,
+                                    &mut streams,
+                                    view,
+                                    false,
+                                    at + 1,
+                                    false,
+                                );
+                                match rest.await {
+                                    RequestStart::Decided(verdict) => verdict,
+                                    RequestStart::Paused(_) => unreachable!("no pause is handed back without a body"),
+                                }
+                            }
+                            other => other,
+                        };
+                        let prelude = Prelude { chain: body_chain, passed, from: position + 1, ended, trailers };
+                        (verdict, Some(prelude))
+                    }
+                }
+            }
+            (RequestStart::Paused(_), None) => unreachable!("a pause is handed back only with a body"),
+        };
+        match verdict {
             RequestVerdict::Continue(view) => {
                 filters::apply_request(parts, view);
-                Ok((streams, completion))
+                Ok((streams, completion, prelude))
             }
             RequestVerdict::Respond { response, upto } => {
                 Err(self.reply_through_chain(route, chain, streams, response, upto, completion).await)

@@ -503,10 +503,15 @@ impl Vm {
         }
     }
 
-    /// Marks whether the filter holds its response headers while its body callbacks run (they stay writable).
-    pub fn hold_response_headers(&mut self, id: u32, held: bool) {
+    /// Marks whether the filter holds its request (or response) headers while its body callbacks run (they stay
+    /// writable there).
+    pub fn hold_headers(&mut self, id: u32, request: bool, held: bool) {
         if let Some(stream) = self.store.data_mut().streams.get_mut(&id) {
-            stream.response_headers_held = held;
+            if request {
+                stream.request_headers_held = held;
+            } else {
+                stream.response_headers_held = held;
+            }
         }
     }
 

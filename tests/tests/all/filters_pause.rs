@@ -100,3 +100,35 @@ async fn paused_response_headers_wait_for_the_body_the_filter_decides_on() -> an
     assert_eq!((plain.status.as_u16(), plain.json()["uri"].as_str()), (200, Some("/plain")));
     Ok(())
 }
+
+/// The request side of `allow_on_headers_stop_iteration`: a filter that holds the request headers gets the request
+/// body meanwhile, changes it and the headers from its body callback, and the upstream gets both only then (or
+/// never, when the filter answers instead).
+#[tokio::test]
+async fn paused_request_headers_wait_for_the_body_the_filter_decides_on() -> anyhow::Result<()> {
+    use weir_tests::client::{call, request, Proto};
+    let up = Upstream::start("svc").await;
+    let gw = TestGateway::start(json!({
+        "routes": [{"name": "api", "cluster": "svc", "filters": [
+            {"name": "outer", "module": filters::ADD_HEADER_WASM, "configuration": {"name": "outer"}},
+            {"name": "hold", "module": filters::PAUSE_RESUME_WASM, "allow_on_headers_stop_iteration": true},
+            {"name": "inner", "module": filters::ADD_HEADER_WASM, "configuration": {"name": "inner"}},
+        ]}],
+        "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]
+    }))?;
+    let inspect = [("x-inspect-request", "1"), ("content-type", "text/plain")];
+    for (name, proto) in [("h1", Proto::H1), ("h2c", Proto::H2c)] {
+        let ok = call(gw.main(), &proto, request("POST", "localhost", "/fine", &inspect, "hello body", &proto)).await?;
+        assert_eq!(ok.status, 200, "{name}: {}", ok.body);
+        let echo = ok.json();
+        assert_eq!(echo["body"], "HELLO BODY", "{name}: the upstream got the body as the filter changed it");
+        assert_eq!(echo["headers"]["x-body-seen"], "10", "{name}: and the header it set from its body callback");
+        assert_eq!(echo["headers"]["x-add-header"], "outer, inner", "{name}: the filter after it ran after the body");
+    }
+    let before = up.requests();
+    let refused =
+        call(gw.main(), &Proto::H1, request("POST", "localhost", "/no", &inspect, "please reject", &Proto::H1)).await?;
+    assert_eq!((refused.status.as_u16(), refused.body.as_str()), (403, "rejected by its body"));
+    assert_eq!(up.requests(), before, "a refused request never reached the upstream");
+    Ok(())
+}

@@ -45,12 +45,15 @@ fn map(stream: &StreamData, kind: MapType) -> Option<&Headers> {
     }
 }
 
-/// The map a call refers to, for writing: only in its own phase (response headers also in body callbacks while
+/// The map a call refers to, for writing: only in its own phase (headers also in their body callbacks while
 /// the filter holds them, with `allow_on_headers_stop_iteration`); trailers also in the final body callback of
 /// their direction, which creates them.
 fn map_mut(stream: &mut StreamData, kind: MapType) -> Result<&mut Headers, Status> {
     match (kind, stream.phase) {
         (MapType::HttpRequestHeaders, Phase::RequestHeaders) => Ok(&mut stream.request_headers),
+        (MapType::HttpRequestHeaders, Phase::RequestBody) if stream.request_headers_held => {
+            Ok(&mut stream.request_headers)
+        }
         (MapType::HttpResponseHeaders, Phase::ResponseHeaders) => Ok(&mut stream.response_headers),
         (MapType::HttpResponseHeaders, Phase::ResponseBody) if stream.response_headers_held => {
             Ok(&mut stream.response_headers)

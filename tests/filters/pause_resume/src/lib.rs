@@ -13,6 +13,7 @@
 //! | request header `x-hold-response-body-ms: N` | the same for the last response body callback (`content-length` removed in the response headers) |
 //! | `on_tick` | for each held context whose deadline has passed: `hostcalls::set_effective_context(id)`; a held body gets `[resumed]` appended (`set_buffer` on the request or response body, from the tick); then `hostcalls::resume_http_request()` (or `resume_http_response()` for a held response body); a context the host no longer knows (BadArgument) is dropped; logs `resumed <id>` at info |
 //! | request header `x-inspect-response: 1` | response headers: removes `content-length`, sets `x-inspected: yes`, and returns Pause; response body: Pause until `eos = 1`, then a body containing `reject` is answered with a local 502 `rejected by its body`, any other is replaced by its ASCII-uppercase form, gets `x-verdict: accepted` (set from the body callback) and goes on (Continue); attach with `allow_on_headers_stop_iteration` for body callbacks to run while the headers wait |
+//! | request header `x-inspect-request: 1` | request headers: Pause; request body: Pause until `eos = 1`, then a body containing `reject` is answered with a local 403 `rejected by its body`, any other is replaced by its ASCII-uppercase form, gets request header `x-body-seen: <size>` (set from the body callback) and goes on (Continue); attach with `allow_on_headers_stop_iteration` for the body callbacks to run while the headers wait |
 //! | response headers of a held request | sets `x-held: yes` |
 //! | context deleted while held | forgotten (never resumed) |
 //! | every callback | logs the phase at debug |
@@ -104,6 +105,7 @@ impl RootContext for HoldRoot {
             hold_body: None,
             hold_response_body: None,
             inspect_response: false,
+            inspect_request: false,
         }))
     }
 
@@ -123,6 +125,8 @@ struct Hold {
     hold_response_body: Option<u64>,
     /// Pause the response headers and decide on them from the whole response body.
     inspect_response: bool,
+    /// The same for the request.
+    inspect_request: bool,
 }
 
 impl Hold {
@@ -153,6 +157,11 @@ impl HttpContext for Hold {
         self.hold_body = ms(self, "x-hold-body-ms");
         self.hold_response_body = ms(self, "x-hold-response-body-ms");
         self.inspect_response = self.get_http_request_header("x-inspect-response").as_deref() == Some("1");
+        self.inspect_request = self.get_http_request_header("x-inspect-request").as_deref() == Some("1");
+        if self.inspect_request && !end_of_stream {
+            self.set_http_request_header("content-length", None);
+            return Action::Pause;
+        }
         if self.hold_body.is_some() {
             // The held body grows on resume: its length is not the client's any more.
             self.set_http_request_header("content-length", None);
@@ -165,6 +174,20 @@ impl HttpContext for Hold {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         debug!("pause_resume {}: on_http_request_body ({body_size} bytes, eos {end_of_stream})", self.context_id);
+        if self.inspect_request {
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+            if body.windows(6).any(|w| w == b"reject") {
+                self.send_http_response(403, vec![("content-type", "text/plain")], Some(b"rejected by its body"));
+                return Action::Pause;
+            }
+            self.set_http_request_body(0, body_size, &body.to_ascii_uppercase());
+            // Still writable: the headers wait for this callback's answer.
+            self.set_http_request_header("x-body-seen", Some(&body_size.to_string()));
+            return Action::Continue;
+        }
         match self.hold_body {
             Some(ms) if end_of_stream => self.hold(Held::RequestBody, ms),
             _ => Action::Continue,
