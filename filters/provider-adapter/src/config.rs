@@ -95,6 +95,11 @@ pub struct Config {
     /// The callout timeout.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Where the provider path depends on the body: hold the request headers while the body is read, then set
+    /// path and credentials and send it on (needs the attachment's `allow_on_headers_stop_iteration`), instead
+    /// of a callout.
+    #[serde(default)]
+    pub hold_request_headers: bool,
     /// Anthropic options.
     #[serde(default)]
     pub anthropic: AnthropicConfig,
@@ -212,7 +217,7 @@ pub struct MistralConfig {
 }
 
 /// Every top-level field.
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 21] = [
     "provider",
     "base_url",
     "set_authority",
@@ -228,6 +233,7 @@ const FIELDS: [&str; 20] = [
     "strict",
     "cluster",
     "timeout_ms",
+    "hold_request_headers",
     "anthropic",
     "azure",
     "gemini",
@@ -293,6 +299,8 @@ pub struct Settings {
     pub cluster: Option<String>,
     /// The callout timeout in milliseconds.
     pub timeout_ms: u64,
+    /// Hold the request headers instead of a callout where the path depends on the body.
+    pub hold_request_headers: bool,
     /// The authority of `base_url` (callouts and SigV4 use it even when `set_authority` is off).
     pub host: String,
     /// Anthropic options.
@@ -390,6 +398,7 @@ impl Config {
             host: authority,
             cluster: self.cluster,
             timeout_ms: self.timeout_ms,
+            hold_request_headers: self.hold_request_headers,
             prefix,
             keys,
             models,

@@ -46,6 +46,9 @@ pub struct AdapterRequest {
 
 struct Exchange {
     direct: bool,
+    /// The request headers are held (`hold_request_headers`): path and credentials are set from the body
+    /// callback, then the request goes on directly.
+    held: bool,
     client_stream: bool,
     include_usage: bool,
     answer: Answer,
@@ -114,6 +117,22 @@ impl AdapterRequest {
             Ok(outgoing) => outgoing,
             Err(error) => return self.reply(&error, None),
         };
+        if exchange.held {
+            // The headers waited for the body (the attachment's allow_on_headers_stop_iteration): they are
+            // still writable here, and the request goes on directly with the provider's path and credentials.
+            let headers = http::request_headers();
+            headers.set(":path", &outgoing.path);
+            // As in direct mode; SigV4 signs the host, so a signed request carries it.
+            let authority = if settings.aws.is_some() { Some(&settings.host) } else { settings.authority.as_ref() };
+            if let Some(authority) = authority {
+                headers.set(":authority", authority);
+            }
+            for (name, value) in callout::upstream_headers(settings, &outgoing) {
+                headers.set(&name, &value);
+            }
+            body.replace(&outgoing.body);
+            return Action::Continue;
+        }
         if exchange.direct {
             body.replace(&outgoing.body);
             return Action::Continue;
@@ -206,13 +225,18 @@ impl HttpFilter for AdapterRequest {
                 headers.set(&name, &value);
             }
         }
+        let held = direct.is_none() && settings.hold_request_headers;
         self.exchange = Some(Exchange {
-            direct: direct.is_some(),
+            direct: direct.is_some() || held,
+            held,
             client_stream: false,
             include_usage: false,
             answer: Answer { id: String::new(), created: 0, model: String::new() },
             response: Mode::Pending,
         });
+        if held {
+            return Action::Pause;
+        }
         Action::Continue
     }
 

@@ -121,6 +121,26 @@ fn cases() -> Vec<Case> {
             path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
             stream_path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
         },
+        // Held mode: the model decides the path, and the request headers wait for the body instead of a callout.
+        Case {
+            name: "gemini_held",
+            provider: Provider::Gemini,
+            config: json!({"provider": "gemini", "api_keys": ["AIza-test"], "model_mapping": mapping("gemini-2.5-flash"),
+                           "hold_request_headers": true}),
+            model: "gemini-2.5-flash",
+            path: "/v1beta/models/gemini-2.5-flash:generateContent",
+            stream_path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        },
+        Case {
+            name: "bedrock_held",
+            provider: Provider::Bedrock,
+            config: json!({"provider": "bedrock",
+                           "bedrock": {"region": "us-east-1", "access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
+                           "model_mapping": mapping("anthropic.claude-3-5-sonnet-20240620-v1:0"), "hold_request_headers": true}),
+            model: "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+            stream_path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
+        },
         Case {
             name: "mistral",
             provider: Provider::Mistral,
@@ -165,9 +185,12 @@ struct Rig {
     host: String,
 }
 
-/// The adapter attachment with `config`.
+/// The adapter attachment with `config` (with `hold_request_headers`, attached with
+/// `allow_on_headers_stop_iteration`, which that mode needs).
 fn attachment(config: Value) -> Value {
-    json!({"name": "llm", "module": filters::PROVIDER_ADAPTER_WASM, "configuration": config})
+    let hold = config["hold_request_headers"] == json!(true);
+    json!({"name": "llm", "module": filters::PROVIDER_ADAPTER_WASM, "configuration": config,
+           "allow_on_headers_stop_iteration": hold})
 }
 
 /// The case named `name`.

@@ -46,35 +46,7 @@ impl AdapterRequest {
         let mut call = HttpCall::new(&cluster, "POST", &outgoing.path)
             .authority(&settings.host)
             .timeout(Duration::from_millis(settings.timeout_ms));
-        for (name, value) in providers::static_headers(settings) {
-            call = call.header(&name, &value);
-        }
-        if let Some(credentials) = &settings.aws {
-            let date = sigv4::amz_date(unix_nanos() / 1_000_000_000);
-            let hash = sigv4::sha256_hex(&outgoing.body);
-            let (path, query) = outgoing.path.split_once('?').unwrap_or((&outgoing.path, ""));
-            let mut signed: Vec<(&str, &str)> =
-                vec![("host", &settings.host), ("x-amz-date", &date), ("x-amz-content-sha256", &hash)];
-            if let Some(token) = &credentials.session_token {
-                signed.push(("x-amz-security-token", token));
-            }
-            let signing = sigv4::Signing {
-                method: "POST",
-                path,
-                query,
-                headers: &signed,
-                payload: &outgoing.body,
-                region: &settings.region,
-                service: "bedrock",
-                amz_date: &date,
-            };
-            let authorization = sigv4::authorization(&signing, credentials);
-            for (name, value) in &signed[1..] {
-                call = call.header(name, value);
-            }
-            call = call.header("authorization", &authorization);
-        } else if let Some(key) = settings.keys.next() {
-            let (name, value) = providers::key_header(settings.provider, key);
+        for (name, value) in upstream_headers(settings, &outgoing) {
             call = call.header(&name, &value);
         }
         match call.body(outgoing.body).dispatch(|filter: &mut AdapterRequest, result| filter.answered(result)) {
@@ -155,4 +127,40 @@ impl AdapterRequest {
             Err(error) => LocalAnswer::error(&error, None),
         })
     }
+}
+
+/// The headers the translated request needs beside `:path`: the provider's static headers and its credentials
+/// (a key header from the pool, or AWS SigV4 over `outgoing`'s path and body).
+pub(super) fn upstream_headers(
+    settings: &crate::config::Settings,
+    outgoing: &providers::Outgoing,
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = providers::static_headers(settings).into_iter().collect();
+    if let Some(credentials) = &settings.aws {
+        let date = sigv4::amz_date(unix_nanos() / 1_000_000_000);
+        let hash = sigv4::sha256_hex(&outgoing.body);
+        let (path, query) = outgoing.path.split_once('?').unwrap_or((&outgoing.path, ""));
+        let mut signed: Vec<(&str, &str)> =
+            vec![("host", &settings.host), ("x-amz-date", &date), ("x-amz-content-sha256", &hash)];
+        if let Some(token) = &credentials.session_token {
+            signed.push(("x-amz-security-token", token));
+        }
+        let signing = sigv4::Signing {
+            method: "POST",
+            path,
+            query,
+            headers: &signed,
+            payload: &outgoing.body,
+            region: &settings.region,
+            service: "bedrock",
+            amz_date: &date,
+        };
+        let authorization = sigv4::authorization(&signing, credentials);
+        headers.extend(signed[1..].iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        headers.push(("authorization".into(), authorization));
+    } else if let Some(key) = settings.keys.next() {
+        let (name, value) = providers::key_header(settings.provider, key);
+        headers.push((name.to_string(), value.to_string()));
+    }
+    headers
 }

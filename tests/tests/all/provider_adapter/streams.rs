@@ -166,7 +166,16 @@ async fn mid_stream_error_becomes_the_final_error_event() {
 /// still holds the second half of its stream, and gets the rest once it is released.
 #[tokio::test]
 async fn direct_mode_streams_reach_the_client_before_the_provider_finishes() {
-    let direct = pick(&["openai", "anthropic", "gemini_direct", "bedrock_direct", "mistral", "ollama"]);
+    let direct = pick(&[
+        "openai",
+        "anthropic",
+        "gemini_direct",
+        "bedrock_direct",
+        "gemini_held",
+        "bedrock_held",
+        "mistral",
+        "ollama",
+    ]);
     each(
         with_rigs(direct, Case::clone).await,
         |(c, _)| c.name.to_string(),
