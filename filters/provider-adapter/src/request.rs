@@ -42,6 +42,8 @@ pub struct AdapterRequest {
     waiting: bool,
     /// The response callbacks started (the request is no longer held).
     response_started: bool,
+    /// Held mode: the response headers wait for a JSON answer (or a folded stream), so a malformed one is a 502.
+    holding_response: bool,
 }
 
 struct Exchange {
@@ -75,7 +77,15 @@ enum Mode {
 
 impl AdapterRequest {
     pub(crate) fn new(shared: Option<Rc<Shared>>) -> AdapterRequest {
-        AdapterRequest { shared, exchange: None, local: false, ready: None, waiting: false, response_started: false }
+        AdapterRequest {
+            shared,
+            exchange: None,
+            local: false,
+            ready: None,
+            waiting: false,
+            response_started: false,
+            holding_response: false,
+        }
     }
 
     fn reply(&mut self, error: &ApiError, retry_after: Option<&str>) -> Action {
@@ -313,6 +323,12 @@ impl HttpFilter for AdapterRequest {
             headers.set("content-type", "application/json");
             exchange.response = Mode::Refused(format!("content-type {content_type:?} instead of JSON or a stream"));
         }
+        // Held mode (the attachment lets this filter hold headers while its body callbacks run): an answer read
+        // whole keeps its headers until it is translated, so a malformed one is answered 502, not 200.
+        if exchange.held && matches!(exchange.response, Mode::Json | Mode::Fold { .. }) {
+            self.holding_response = true;
+            return Action::Pause;
+        }
         Action::Continue
     }
 
@@ -332,6 +348,9 @@ impl HttpFilter for AdapterRequest {
                     provider.name(),
                     format!("the answer is larger than {} bytes (max_response_bytes)", settings.max_response_bytes),
                 );
+                if self.holding_response {
+                    return self.reply(&error, None);
+                }
                 body.replace(&error.to_bytes());
                 exchange.response = Mode::Drain;
                 return Action::Continue;
@@ -356,6 +375,7 @@ impl HttpFilter for AdapterRequest {
                     }
                 }
                 Ok(decoded) => out = openai::write_response(&decoded).to_string().into_bytes(),
+                Err(error) if self.holding_response => return self.reply(&error, None),
                 Err(error) => out = error.to_bytes(),
             },
             Mode::Stream { decoder, writer, seen } => {
@@ -380,6 +400,9 @@ impl HttpFilter for AdapterRequest {
                 }
                 if end_of_stream || aggregator.error.is_some() {
                     let folded = std::mem::take(aggregator);
+                    if let (Some((kind, message)), true) = (&folded.error, self.holding_response) {
+                        return self.reply(&ApiError::upstream(502, kind.as_str(), message.as_str()), None);
+                    }
                     out = match &folded.error {
                         Some((kind, message)) => ApiError::upstream(502, kind.as_str(), message.as_str()).to_bytes(),
                         None => {

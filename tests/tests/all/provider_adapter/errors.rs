@@ -94,11 +94,14 @@ async fn provider_errors_become_openai_errors() {
 }
 
 /// An answer the filter cannot translate is a 502 wherever the status is still open: a 2xx that is not JSON
-/// (any mode), and a 2xx JSON that does not parse in callout mode (the filter reads it whole before answering).
+/// (any mode), and a 2xx JSON that does not parse in callout mode (the filter reads it whole before answering) and
+/// in held mode (the response headers wait for the answer).
 #[tokio::test]
 async fn malformed_answer_is_a_502() {
     let not_json = cases().into_iter().map(|c| (c, Behavior::NotJson));
-    let callout = pick(&["azure", "gemini", "bedrock"]).into_iter().map(|c| (c, Behavior::Malformed));
+    let callout = pick(&["azure", "gemini", "bedrock", "gemini_held", "bedrock_held"])
+        .into_iter()
+        .map(|c| (c, Behavior::Malformed));
     each(
         with_rigs(not_json.chain(callout), |(c, _)| c.clone()).await,
         |((c, b), _)| format!("{} {b:?}", c.name),
