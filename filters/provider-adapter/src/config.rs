@@ -95,11 +95,11 @@ pub struct Config {
     /// The callout timeout.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
-    /// Where the provider path depends on the body: hold the request headers while the body is read, then set
-    /// path and credentials and send it on (needs the attachment's `allow_on_headers_stop_iteration`), instead
-    /// of a callout.
+    /// Hold headers while bodies are read (needs the attachment's `allow_on_headers_stop_iteration`): request
+    /// headers where the provider path depends on the body (instead of a callout), and response headers of
+    /// answers read whole (so a malformed one is a 502).
     #[serde(default)]
-    pub hold_request_headers: bool,
+    pub hold_headers: bool,
     /// Anthropic options.
     #[serde(default)]
     pub anthropic: AnthropicConfig,
@@ -233,7 +233,7 @@ const FIELDS: [&str; 21] = [
     "strict",
     "cluster",
     "timeout_ms",
-    "hold_request_headers",
+    "hold_headers",
     "anthropic",
     "azure",
     "gemini",
@@ -300,7 +300,7 @@ pub struct Settings {
     /// The callout timeout in milliseconds.
     pub timeout_ms: u64,
     /// Hold the request headers instead of a callout where the path depends on the body.
-    pub hold_request_headers: bool,
+    pub hold_headers: bool,
     /// The authority of `base_url` (callouts and SigV4 use it even when `set_authority` is off).
     pub host: String,
     /// Anthropic options.
@@ -398,7 +398,7 @@ impl Config {
             host: authority,
             cluster: self.cluster,
             timeout_ms: self.timeout_ms,
-            hold_request_headers: self.hold_request_headers,
+            hold_headers: self.hold_headers,
             prefix,
             keys,
             models,

@@ -42,13 +42,13 @@ pub struct AdapterRequest {
     waiting: bool,
     /// The response callbacks started (the request is no longer held).
     response_started: bool,
-    /// Held mode: the response headers wait for a JSON answer (or a folded stream), so a malformed one is a 502.
+    /// `hold_headers`: the response headers wait for a JSON answer (or a folded stream), so a malformed one is a 502.
     holding_response: bool,
 }
 
 struct Exchange {
     direct: bool,
-    /// The request headers are held (`hold_request_headers`): path and credentials are set from the body
+    /// The request headers are held (`hold_headers`): path and credentials are set from the body
     /// callback, then the request goes on directly.
     held: bool,
     client_stream: bool,
@@ -235,7 +235,7 @@ impl HttpFilter for AdapterRequest {
                 headers.set(&name, &value);
             }
         }
-        let held = direct.is_none() && settings.hold_request_headers;
+        let held = direct.is_none() && settings.hold_headers;
         self.exchange = Some(Exchange {
             direct: direct.is_some() || held,
             held,
@@ -323,9 +323,10 @@ impl HttpFilter for AdapterRequest {
             headers.set("content-type", "application/json");
             exchange.response = Mode::Refused(format!("content-type {content_type:?} instead of JSON or a stream"));
         }
-        // Held mode (the attachment lets this filter hold headers while its body callbacks run): an answer read
-        // whole keeps its headers until it is translated, so a malformed one is answered 502, not 200.
-        if exchange.held && matches!(exchange.response, Mode::Json | Mode::Fold { .. }) {
+        // `hold_headers` (the attachment lets this filter hold headers while its body callbacks run): an answer read
+        // whole keeps its headers until it is translated, so a malformed one is answered 502, not 200, whatever
+        // the provider.
+        if settings.hold_headers && matches!(exchange.response, Mode::Json | Mode::Fold { .. }) {
             self.holding_response = true;
             return Action::Pause;
         }

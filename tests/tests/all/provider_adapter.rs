@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
             name: "gemini_held",
             provider: Provider::Gemini,
             config: json!({"provider": "gemini", "api_keys": ["AIza-test"], "model_mapping": mapping("gemini-2.5-flash"),
-                           "hold_request_headers": true}),
+                           "hold_headers": true}),
             model: "gemini-2.5-flash",
             path: "/v1beta/models/gemini-2.5-flash:generateContent",
             stream_path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
@@ -136,10 +136,19 @@ fn cases() -> Vec<Case> {
             provider: Provider::Bedrock,
             config: json!({"provider": "bedrock",
                            "bedrock": {"region": "us-east-1", "access_key_id": AWS_KEY_ID, "secret_access_key": AWS_SECRET},
-                           "model_mapping": mapping("anthropic.claude-3-5-sonnet-20240620-v1:0"), "hold_request_headers": true}),
+                           "model_mapping": mapping("anthropic.claude-3-5-sonnet-20240620-v1:0"), "hold_headers": true}),
             model: "anthropic.claude-3-5-sonnet-20240620-v1:0",
             path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
             stream_path: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
+        },
+        Case {
+            name: "anthropic_held",
+            provider: Provider::Anthropic,
+            config: json!({"provider": "anthropic", "api_keys": ["sk-ant-test"], "model_mapping": mapping("claude-sonnet-4-5"),
+                           "hold_headers": true}),
+            model: "claude-sonnet-4-5",
+            path: "/v1/messages",
+            stream_path: "/v1/messages",
         },
         Case {
             name: "mistral",
@@ -185,10 +194,10 @@ struct Rig {
     host: String,
 }
 
-/// The adapter attachment with `config` (with `hold_request_headers`, attached with
+/// The adapter attachment with `config` (with `hold_headers`, attached with
 /// `allow_on_headers_stop_iteration`, which that mode needs).
 fn attachment(config: Value) -> Value {
-    let hold = config["hold_request_headers"] == json!(true);
+    let hold = config["hold_headers"] == json!(true);
     json!({"name": "llm", "module": filters::PROVIDER_ADAPTER_WASM, "configuration": config,
            "allow_on_headers_stop_iteration": hold})
 }

@@ -95,11 +95,11 @@ async fn provider_errors_become_openai_errors() {
 
 /// An answer the filter cannot translate is a 502 wherever the status is still open: a 2xx that is not JSON
 /// (any mode), and a 2xx JSON that does not parse in callout mode (the filter reads it whole before answering) and
-/// in held mode (the response headers wait for the answer).
+/// with `hold_headers` (the response headers wait for the answer).
 #[tokio::test]
 async fn malformed_answer_is_a_502() {
     let not_json = cases().into_iter().map(|c| (c, Behavior::NotJson));
-    let callout = pick(&["azure", "gemini", "bedrock", "gemini_held", "bedrock_held"])
+    let callout = pick(&["azure", "gemini", "bedrock", "gemini_held", "bedrock_held", "anthropic_held"])
         .into_iter()
         .map(|c| (c, Behavior::Malformed));
     each(
