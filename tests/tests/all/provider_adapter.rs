@@ -387,6 +387,20 @@ fn chunks(case: &str, reply: &Reply) -> Vec<Value> {
         .collect()
 }
 
+/// The usage the mocks script (100 prompt, 30 completion tokens; 40 cached and 12 reasoning where the provider
+/// reports them) as OpenAI's `usage` object carries it.
+fn assert_usage(name: &str, u: &Value, cached: bool, reasoning: bool) {
+    assert_eq!(u["prompt_tokens"], 100, "{name}: {u}");
+    assert_eq!(u["completion_tokens"], 30, "{name}: {u}");
+    assert_eq!(u["total_tokens"], 130, "{name}: {u}");
+    if cached {
+        assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 40, "{name}: {u}");
+    }
+    if reasoning {
+        assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 12, "{name}: {u}");
+    }
+}
+
 /// The concatenated `delta.content` of `chunks`.
 fn streamed_text(chunks: &[Value]) -> String {
     chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect()

@@ -11,7 +11,8 @@ use weir_tests::client::{request, send, Proto};
 use weir_tests::mock_llm::{Answer, Behavior, Provider, Usage};
 
 use super::{
-    cases, chat_body, chunks, each, finish_reasons, one, pick, sse_data, streamed_text, timeout, with_rigs, Case,
+    assert_usage, cases, chat_body, chunks, each, finish_reasons, one, pick, sse_data, streamed_text, timeout,
+    with_rigs, Case,
 };
 
 const TEXT: &str = "Héllo wörld, a streamed answer in 世界 pieces.";
@@ -111,15 +112,7 @@ async fn streamed_usage_is_set_not_added() {
             let reply = rig.chat(&chat_body(json!({"stream": true, "stream_options": {"include_usage": true}}))).await;
             let chunks = chunks(name, &reply);
             let u = &chunks.last().expect("chunks")["usage"];
-            assert_eq!(u["prompt_tokens"], 100, "{name}: {u}");
-            assert_eq!(u["completion_tokens"], 30, "{name}: {u}");
-            assert_eq!(u["total_tokens"], 130, "{name}: {u}");
-            if cached {
-                assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 40, "{name}: {u}");
-            }
-            if reasoning {
-                assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 12, "{name}: {u}");
-            }
+            assert_usage(name, u, cached, reasoning);
         },
     )
     .await;

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use weir_tests::mock_llm::{Answer, Behavior, Finish, Provider, Usage};
 
-use super::{assert_auth, cases, chat_body, each, one, text_of, with_rigs, Case};
+use super::{assert_auth, assert_usage, cases, chat_body, each, one, text_of, with_rigs, Case};
 
 /// The fields of a plain request (system prompt, user turn, max tokens, temperature, stop) as each provider
 /// names them.
@@ -131,15 +131,7 @@ async fn usage_with_cached_and_reasoning_tokens() {
             let reply = rig.chat(&chat_body(json!({}))).await;
             assert_eq!(reply.status, 200, "{name}: {}", reply.body);
             let u = &reply.json()["usage"];
-            assert_eq!(u["prompt_tokens"], 100, "{name}: {u}");
-            assert_eq!(u["completion_tokens"], 30, "{name}: {u}");
-            assert_eq!(u["total_tokens"], 130, "{name}: {u}");
-            if cached {
-                assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 40, "{name}: {u}");
-            }
-            if reasoning {
-                assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 12, "{name}: {u}");
-            }
+            assert_usage(name, u, cached, reasoning);
         },
     )
     .await;
