@@ -60,6 +60,27 @@ impl TestGateway {
         self.gateway().admin_addr()
     }
 
+    /// The sum of filter counter `name` (`weir_filter_counter_total{..,name="<name>"}`) on the admin `/metrics`,
+    /// read until `done` accepts it (filters count in callbacks that may run after the client has its answer), at
+    /// most 50 times 50 ms apart; the last value seen.
+    pub async fn filter_counter(&self, name: &str, done: impl Fn(u64) -> bool) -> u64 {
+        let needle = format!("name=\"{name}\"}}");
+        let mut value = 0;
+        for _ in 0..50 {
+            let text = client::get_with(self.admin(), "localhost", "/metrics", &[]).await.expect("metrics").body;
+            value = text
+                .lines()
+                .filter(|l| l.starts_with("weir_filter_counter_total") && l.contains(&needle))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum();
+            if done(value) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        value
+    }
+
     /// One admin API request with the gateway's bearer token: the status and the JSON answer (`Null` when
     /// the body is not JSON).
     pub async fn admin_call(

@@ -56,24 +56,10 @@ async fn gateway(llm: SocketAddr, routes: Vec<Value>) -> TestGateway {
         .unwrap_or_else(|e| panic!("gateway starts: {e:#}"))
 }
 
-/// The value of filter counter `name` on the admin `/metrics` once it reaches `want` (a stream's counts land as
-/// its callbacks run, possibly after the client has its answer), or the last value seen.
+/// The value of filter counter `name` once it reaches `want` (a stream's counts land as its callbacks run,
+/// possibly after the client has its answer), or the last value seen.
 async fn counter(gw: &TestGateway, name: &str, want: u64) -> u64 {
-    let needle = format!("name=\"{name}\"}}");
-    let mut value = 0;
-    for _ in 0..50 {
-        let text = get_with(gw.admin(), "localhost", "/metrics", &[]).await.expect("metrics").body;
-        value = text
-            .lines()
-            .filter(|l| l.starts_with("weir_filter_counter_total") && l.contains(&needle))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        if value == want {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    value
+    gw.filter_counter(name, |v| v == want).await
 }
 
 async fn post(gw: &TestGateway, path: &str, headers: &[(&str, &str)], body: &str) -> anyhow::Result<Reply> {

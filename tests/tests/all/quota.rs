@@ -58,24 +58,10 @@ async fn statuses(gw: &TestGateway, path: &str, headers: &[(&str, &str)], n: usi
     out
 }
 
-/// The value of filter counter `name` on the admin `/metrics` once `done` accepts it (filters count after the
-/// response may have reached the client), or the last value seen.
+/// The value of filter counter `name` once `done` accepts it (filters count after the response may have reached
+/// the client), or the last value seen.
 async fn counter(gw: &TestGateway, name: &str, done: impl Fn(u64) -> bool) -> u64 {
-    let needle = format!("name=\"{name}\"}}");
-    let mut value = 0;
-    for _ in 0..50 {
-        let text = get_with(gw.admin(), "localhost", "/metrics", &[]).await.expect("metrics").body;
-        value = text
-            .lines()
-            .filter(|l| l.starts_with("weir_filter_counter_total") && l.contains(&needle))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        if done(value) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    value
+    gw.filter_counter(name, done).await
 }
 
 /// Sleeps until `offset_ms` after the next start of a window of `window_ms` (wall clock, as the filter sees it).
