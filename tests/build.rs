@@ -6,24 +6,23 @@
 //! pub const ALL: &[(&str, &str)] = &[("headers", HEADERS_WASM), ...];
 //! ```
 //!
-//! The modules go to `<target dir>/wasm-filters` (`$CARGO_TARGET_DIR/wasm-filters` when that is set), so
-//! the nested build never fights the outer one over a lock, and `cargo clean` removes them. The script
-//! reruns only when a file under `filters/` (outside a stray `filters/target/`) or this script changes,
-//! so after deleting `target/wasm-filters` by hand, `touch tests/build.rs`.
+//! The script reruns only when a file under `filters/` (outside a stray `filters/target/`) or this script
+//! changes, so after deleting `target/wasm-filters` by hand, `touch tests/build.rs`. The building itself is
+//! `host/build/filters.rs`, shared with `host/build.rs`.
 //!
-//! It also builds the shipped filters of the root workspace's `filters/` (each folder with a `Cargo.toml`, a
-//! workspace member) with `--profile filter` into the same dir, and writes one constant per module, named after
-//! its `[lib] name` (`JWT_AUTH_WASM`), plus `SHIPPED`. Those rerun the script when their folder, `sdk/`, or the
-//! root `Cargo.toml`/`Cargo.lock` change.
+//! It also builds the shipped filters of the root workspace's `filters/` (as `host/build.rs` does to embed them;
+//! the second build finds them fresh), and writes one constant per module, named after its `[lib] name`
+//! (`JWT_AUTH_WASM`), plus `SHIPPED`.
 
+#[path = "../host/build/filters.rs"]
+mod filters;
+
+use filters::{build_filters, build_shipped, ensure_wasm_target, filter_crates, track_sources, wasm_target_dir};
+use filters::{write_if_changed, WASM_TARGET};
 use std::env;
-use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const WASM_TARGET: &str = "wasm32-wasip1";
+use std::path::PathBuf;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -40,24 +39,9 @@ fn main() {
     ensure_wasm_target();
 
     let root = manifest_dir.parent().expect("tests/ has a parent").to_path_buf();
-    let shipped_dir = root.join("filters");
-    let shipped = shipped_crates(&shipped_dir);
-    for file in ["Cargo.toml", "Cargo.lock", "sdk"] {
-        println!("cargo:rerun-if-changed={}", root.join(file).display());
-    }
-    for (dir_name, _, _) in &shipped {
-        println!("cargo:rerun-if-changed={}", shipped_dir.join(dir_name).display());
-    }
-
     let target_dir = wasm_target_dir(&out_dir);
     build_filters(&workspace_manifest, &target_dir, &["--release"]);
-    if !shipped.is_empty() {
-        let mut args = vec!["--profile", "filter"];
-        for (_, package, _) in &shipped {
-            args.extend(["-p", package.as_str()]);
-        }
-        build_filters(&root.join("Cargo.toml"), &target_dir, &args);
-    }
+    let shipped = build_shipped(&root, &target_dir);
 
     let release_dir = target_dir.join(WASM_TARGET).join("release");
     let mut generated = String::from(
@@ -87,22 +71,18 @@ fn main() {
         all.trim_end_matches(", ")
     )
     .unwrap();
-    let filter_dir = target_dir.join(WASM_TARGET).join("filter");
     let mut all = String::new();
-    for (dir_name, package, lib_name) in &shipped {
-        let wasm = filter_dir.join(format!("{lib_name}.wasm"));
-        let bytes =
-            fs::read(&wasm).unwrap_or_else(|e| panic!("the shipped build did not produce {}: {e}", wasm.display()));
-        assert!(bytes.starts_with(b"\0asm"), "{} is not a WebAssembly module", wasm.display());
-        let wasm = wasm.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", wasm.display()));
-        let constant = format!("{}_WASM", lib_name.to_ascii_uppercase());
+    for s in &shipped {
+        let wasm = s.wasm.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", s.wasm.display()));
+        let constant = format!("{}_WASM", s.lib.to_ascii_uppercase());
         writeln!(
             generated,
-            "/// The shipped `{package}` filter (`filters/{dir_name}`), built with `--profile filter`.\n\
-             pub const {constant}: &str = {wasm:?};"
+            "/// The shipped `{}` filter (`filters/{}`), built with `--profile filter`.\n\
+             pub const {constant}: &str = {wasm:?};",
+            s.package, s.dir_name
         )
         .unwrap();
-        write!(all, "({package:?}, {constant}), ").unwrap();
+        write!(all, "({:?}, {constant}), ", s.package).unwrap();
     }
     writeln!(
         generated,
@@ -112,201 +92,4 @@ fn main() {
     )
     .unwrap();
     write_if_changed(&out_dir.join("filters.rs"), &generated);
-}
-
-/// `(folder, manifest path, manifest text)` of each folder of `dir` that holds a `Cargo.toml`.
-fn manifests(dir: &Path) -> Vec<(String, PathBuf, String)> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = entry.expect("reading a filters folder").path();
-        let manifest = path.join("Cargo.toml");
-        if !manifest.is_file() {
-            continue;
-        }
-        let text = fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
-        let dir_name = path.file_name().and_then(OsStr::to_str).expect("UTF-8 folder name").to_owned();
-        out.push((dir_name, manifest, text));
-    }
-    out
-}
-
-/// `(folder, package name, lib name)` of every shipped filter crate in the root `filters/`, sorted by package.
-fn shipped_crates(filters_dir: &Path) -> Vec<(String, String, String)> {
-    let mut crates: Vec<(String, String, String)> = manifests(filters_dir)
-        .into_iter()
-        .map(|(dir_name, manifest, text)| {
-            let package = package_name(&text, &manifest);
-            let lib = table_value(&text, "[lib]", "name").unwrap_or_else(|| package.replace('-', "_"));
-            (dir_name, package, lib)
-        })
-        .collect();
-    crates.sort_by(|a, b| a.1.cmp(&b.1));
-    crates
-}
-
-/// `(folder, package name)` of every crate in `filters/`, sorted by package name: each folder with a
-/// `Cargo.toml` (the workspace's `members` must list the same folders, or the nested cargo refuses).
-fn filter_crates(filters_dir: &Path) -> Vec<(String, String)> {
-    assert!(filters_dir.is_dir(), "reading {}: not a folder", filters_dir.display());
-    let mut crates: Vec<(String, String)> = manifests(filters_dir)
-        .into_iter()
-        .map(|(dir_name, manifest, text)| (dir_name, package_name(&text, &manifest)))
-        .collect();
-    assert!(!crates.is_empty(), "no filter crates under {}", filters_dir.display());
-    crates.sort_by(|a, b| a.1.cmp(&b.1));
-    crates
-}
-
-/// The `name` of the `[package]` table, read line by line (no TOML parser among build-dependencies).
-fn package_name(manifest_text: &str, manifest: &Path) -> String {
-    table_value(manifest_text, "[package]", "name")
-        .unwrap_or_else(|| panic!("no [package] name in {}", manifest.display()))
-}
-
-/// The string value of `key` in `table` (`[lib]`), read line by line.
-fn table_value(manifest_text: &str, table: &str, key: &str) -> Option<String> {
-    let mut in_table = false;
-    for line in manifest_text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_table = line == table;
-        } else if in_table {
-            if let Some(value) = line.strip_prefix(key).map(str::trim_start).and_then(|r| r.strip_prefix('=')) {
-                return Some(value.trim().trim_matches('"').to_owned());
-            }
-        }
-    }
-    None
-}
-
-/// Reruns this script when the filters' sources change. The folder is tracked piecewise, not as a whole,
-/// so that a `filters/target/` left by a standalone `cargo build` there is not scanned on every build.
-fn track_sources(filters_dir: &Path, crates: &[(String, String)]) {
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", filters_dir.join(file).display());
-    }
-    for (dir_name, _) in crates {
-        println!("cargo:rerun-if-changed={}", filters_dir.join(dir_name).display());
-    }
-}
-
-/// Installs the `wasm32-wasip1` standard library through rustup when the sysroot lacks it.
-fn ensure_wasm_target() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(sysroot) = &sysroot {
-        if sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
-            return;
-        }
-    }
-    // rustup picks the same toolchain as this build through RUSTUP_TOOLCHAIN, which cargo passes on.
-    match Command::new("rustup").args(["target", "add", WASM_TARGET]).status() {
-        Ok(status) if status.success() => {}
-        Ok(status) => println!(
-            "cargo:warning=`rustup target add {WASM_TARGET}` failed ({status}); the filter build below needs that target"
-        ),
-        Err(e) => println!(
-            "cargo:warning=rustup not found ({e}) and {WASM_TARGET} is not in the sysroot {sysroot:?}: \
-             install the {WASM_TARGET} standard library for this toolchain"
-        ),
-    }
-}
-
-/// `$CARGO_TARGET_DIR/wasm-filters` (a relative one is matched against OUT_DIR), else
-/// `<outer target dir>/wasm-filters`, the target dir found by walking up from OUT_DIR
-/// (`<target>/[<triple>/]<profile>/build/<pkg>-<hash>/out`) to the nearest folder named `target`.
-fn wasm_target_dir(out_dir: &Path) -> PathBuf {
-    if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        if dir.is_absolute() {
-            return dir.join("wasm-filters");
-        }
-        // Relative to where cargo was started, which this script cannot see: OUT_DIR lies below it.
-        if let Some(found) = out_dir.ancestors().find(|a| a.ends_with(&dir)) {
-            return found.join("wasm-filters");
-        }
-    }
-    let target = out_dir
-        .ancestors()
-        .find(|a| a.file_name() == Some(OsStr::new("target")))
-        .or_else(|| out_dir.ancestors().find(|a| a.join("CACHEDIR.TAG").is_file()))
-        .or_else(|| out_dir.ancestors().nth(4))
-        .unwrap_or_else(|| panic!("cannot find the target dir above OUT_DIR {}", out_dir.display()));
-    target.join("wasm-filters")
-}
-
-/// `cargo build <profile args> --target wasm32-wasip1` of a workspace; panics with cargo's output on failure.
-fn build_filters(workspace_manifest: &Path, target_dir: &Path, profile: &[&str]) {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .arg("build")
-        .args(profile)
-        .args(["--target", WASM_TARGET, "--manifest-path"])
-        .arg(workspace_manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    // What the outer cargo set for this build script (or inherited) and that would leak into the nested
-    // build: flags and target of the host build, a clippy/check wrapper, the outer package's metadata.
-    // Kept: RUSTFLAGS (user flags), RUSTC / RUSTC_WRAPPER (same compiler, sccache), and
-    // MAKEFLAGS / CARGO_MAKEFLAGS so the nested cargo takes its jobs from the outer jobserver.
-    for (key, _) in env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        let drop = matches!(
-            key,
-            "CARGO_ENCODED_RUSTFLAGS"
-                | "CARGO_BUILD_TARGET"
-                | "CARGO_TARGET_DIR"
-                | "CARGO_BUILD_TARGET_DIR"
-                | "CARGO_BUILD_BUILD_DIR"
-                | "CARGO_MANIFEST_DIR"
-                | "CARGO_MANIFEST_PATH"
-                | "CARGO_MANIFEST_LINKS"
-                | "CARGO_CRATE_NAME"
-                | "CARGO_PRIMARY_PACKAGE"
-                | "CARGO_RUSTC_CURRENT_DIR"
-                | "RUSTC_WORKSPACE_WRAPPER"
-                | "RUSTC_LINKER"
-                | "OUT_DIR"
-                | "TARGET"
-                | "HOST"
-                | "PROFILE"
-                | "OPT_LEVEL"
-                | "DEBUG"
-                | "NUM_JOBS"
-        ) || key.starts_with("CARGO_CFG_")
-            || key.starts_with("CARGO_FEATURE_")
-            || key.starts_with("CARGO_PKG_")
-            || key.starts_with("DEP_");
-        if drop {
-            command.env_remove(key);
-        }
-    }
-    let output = command.output().unwrap_or_else(|e| panic!("running the nested cargo: {e}"));
-    if !output.status.success() {
-        panic!(
-            "building the test filters failed ({}):\n{:?}\n--- stderr ---\n{}\n--- stdout ---\n{}",
-            output.status,
-            command,
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout),
-        );
-    }
-    for line in String::from_utf8_lossy(&output.stderr).lines() {
-        if line.trim_start().starts_with("warning") {
-            println!("cargo:warning=tests/filters: {line}");
-        }
-    }
-}
-
-/// Leaves the file (and its mtime) alone when the text is the same, so dependants do not rebuild.
-fn write_if_changed(path: &Path, text: &str) {
-    if fs::read_to_string(path).ok().as_deref() != Some(text) {
-        fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-    }
 }

@@ -20,6 +20,7 @@ pub mod artifact;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod harness;

@@ -12,7 +12,7 @@ use weir_tests::upstream::Upstream;
 
 mod common;
 
-use common::{text, weir, write_config, Served};
+use common::{fenced_blocks, text, weir, write_config, Served};
 
 /// A configuration for `weir serve` on ephemeral ports with JSON logs, plus `fields`.
 fn served(fields: serde_json::Value) -> serde_json::Value {
@@ -88,10 +88,13 @@ fn config_default_prints_a_valid_configuration() {
 async fn serve_without_flags_answers_the_demo_route_on_8080() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut served = Served::start(&["serve"], dir.path(), &[]);
-    served.wait_for("admin listening");
+    // A fresh data dir: the five shipped filters are compiled before the gateway listens.
+    served.wait_for_within("admin listening", Duration::from_secs(120));
     let reply = get("127.0.0.1:8080".parse()?, "/").await?;
     assert_eq!(reply.status, 200);
-    assert!(reply.body.contains("Hello from Weir"), "{}", reply.body);
+    let readme = std::fs::read_to_string(workspace().join("README.md"))?;
+    let shown = format!("$ curl -s http://127.0.0.1:8080/\n{}", reply.body);
+    assert!(readme.contains(&shown), "the README shows the welcome answer as it is: {}", reply.body);
     let ready = get("127.0.0.1:9901".parse()?, "/readyz").await?;
     assert!(ready.status == 200 || ready.status == 503);
     let token = dir.path().join("weir-data").join("admin-token");
@@ -413,24 +416,6 @@ fn filter_new_says_what_is_wrong_and_exits_1() {
         (out.status.code(), text(&out.stderr)),
         (Some(1), format!("error: cannot create /sys/demo: {refused}; --dir must name a folder you can write to\n"))
     );
-}
-
-/// The fenced blocks of a markdown text: (info string, content).
-fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut open: Option<(String, String)> = None;
-    for line in markdown.lines() {
-        match (&mut open, line.strip_prefix("```")) {
-            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
-            (Some(_), Some("")) => blocks.extend(open.take()),
-            (Some((_, body)), _) => {
-                body.push_str(line);
-                body.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    blocks
 }
 
 /// `examples/hello/README.md` as written: its ```sh blocks in order from the workspace root (the build, then

@@ -5,6 +5,7 @@ pub mod client;
 mod filter;
 pub mod manage;
 mod serve;
+mod token;
 
 use crate::config::{Config, ConfigError, LogFormat};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +40,8 @@ pub enum Command {
     Route(RouteCommand),
     /// Write clusters and routes from a JSON file into the registry, as one change.
     Apply(manage::ApplyArgs),
+    /// Mint a token the embedded demo's routes accept (signed with the demo key of the data dir).
+    Token(token::TokenArgs),
 }
 
 /// `weir cluster ...`.
@@ -72,7 +75,8 @@ pub enum RouteCommand {
 /// `weir serve` arguments.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The JSON configuration file. Without it Weir serves a demo route on 127.0.0.1:8080.
+    /// The JSON configuration file. Without it Weir serves the embedded demo on 127.0.0.1:8080 (the shipped
+    /// filters on two routes to a built-in demo LLM; docs/quickstart.md).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Worker threads (default: the config's `workers`, else one per core).
@@ -81,6 +85,13 @@ pub struct ServeArgs {
     /// Log line format (overrides the config's logging.format).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// The data-plane listener's address, overriding the configuration's (which must have one listener); port 0
+    /// picks a free port, logged as `listening`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The admin listener's address, overriding the configuration's `admin.address`.
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 /// Log formats on the command line.
@@ -199,6 +210,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Route(RouteCommand::Attach(args)) => line(manage::route_attach(args)),
         Command::Route(RouteCommand::Detach(args)) => line(manage::route_detach(args)),
         Command::Apply(args) => line(manage::apply(args)),
+        Command::Token(args) => line(token::run(args)),
     }
 }
 

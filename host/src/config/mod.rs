@@ -417,10 +417,32 @@ impl Config {
             .map_err(|issues| ConfigError::Invalid { file: self.source.file.clone(), issues })
     }
 
-    /// The configuration `weir serve` runs with no `--config`: a demo route that answers by itself.
+    /// The embedded default configuration (`weir config default`): a welcome route that answers by itself.
     pub fn embedded_default() -> Config {
         Config::from_json(DEFAULT_CONFIG, "<embedded default>", Path::new(""))
             .expect("the embedded default configuration is valid")
+    }
+
+    /// What `weir serve` runs with no `--config`: the embedded default plus the cluster `demo-llm`, the demo LLM
+    /// upstream listening on `demo_llm` (the demo routes, in the registry, send to it).
+    pub fn embedded_demo(demo_llm: std::net::SocketAddr) -> Config {
+        Config::embedded_default()
+            .edited(|doc| {
+                if let Some(clusters) = doc.get_mut("clusters").and_then(serde_json::Value::as_array_mut) {
+                    clusters.push(serde_json::json!({ "name": "demo-llm", "endpoints": [demo_llm.to_string()] }));
+                }
+            })
+            .expect("the embedded demo configuration is valid")
+    }
+
+    /// This configuration with its JSON edited by `edit`, validated again (same file name and base folder), so
+    /// that the edit also holds when the registry's records are composed with it after a change.
+    pub fn edited(&self, edit: impl FnOnce(&mut serde_json::Value)) -> Result<Config, ConfigError> {
+        let mut doc = self.source.doc.clone();
+        edit(&mut doc);
+        let source = Arc::new(ConfigSource { doc, file: self.source.file.clone(), base: self.source.base.clone() });
+        parse::config(source, &parse::Extra::default())
+            .map_err(|issues| ConfigError::Invalid { file: self.source.file.clone(), issues })
     }
 }
 

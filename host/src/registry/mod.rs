@@ -76,6 +76,9 @@ pub struct Change {
     pub put_clusters: Vec<(String, Value)>,
     /// Clusters removed.
     pub remove_clusters: Vec<String>,
+    /// A marker to set (see [`Registry::marked`]): that something was done once to this store, such as the
+    /// demo's routes being written, so it is not done again after the user changed or removed them.
+    pub mark: Option<String>,
 }
 
 impl Change {
@@ -85,6 +88,7 @@ impl Change {
             && self.remove_blobs.is_empty()
             && self.put_filters.is_empty()
             && self.remove_filters.is_empty()
+            && self.mark.is_none()
             && !self.touches_routing()
     }
 
@@ -183,6 +187,11 @@ impl Registry {
         Ok(self.blobs.get(sha256_hex.as_bytes())?.map(|v| v.to_vec()))
     }
 
+    /// Whether a change with [`Change::mark`] `name` was committed.
+    pub fn marked(&self, name: &str) -> Result<bool, RegistryError> {
+        Ok(self.meta.get(mark_key(name).as_bytes())?.is_some())
+    }
+
     /// Writes `change` in one transaction and flushes it to disk; returns the new generation.
     pub fn commit(&self, change: &Change) -> Result<u64, RegistryError> {
         let result = (&self.blobs, &self.filters, &self.routes, &self.clusters, &self.meta).transaction(
@@ -214,6 +223,9 @@ impl Registry {
                 for name in &change.remove_clusters {
                     clusters.remove(name.as_bytes())?;
                 }
+                if let Some(mark) = &change.mark {
+                    meta.insert(mark_key(mark).as_bytes(), encode(&true))?;
+                }
                 let generation: u64 = match meta.get(GENERATION)? {
                     Some(v) => serde_json::from_slice(&v).unwrap_or(0),
                     None => 0,
@@ -229,6 +241,10 @@ impl Registry {
         self.db.flush()?;
         Ok(generation)
     }
+}
+
+fn mark_key(name: &str) -> String {
+    format!("mark:{name}")
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {

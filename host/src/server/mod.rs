@@ -54,6 +54,9 @@ pub enum StartError {
     /// The WebAssembly runtime could not be created.
     #[error("cannot create the WebAssembly runtime: {0}")]
     Wasm(String),
+    /// The shipped filters or the demo routes could not be written into the registry.
+    #[error("seeding the registry: {0}")]
+    Seed(#[from] crate::demo::seed::SeedError),
     /// The registry could not be opened or read.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -123,6 +126,9 @@ pub struct StartOptions {
     /// Where compiled filter code is cached across restarts (`weir serve`: `<data_dir>/compiled`). `None`:
     /// compiled in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// What to write into the registry before the first snapshot (`weir serve`: the shipped filters, and the
+    /// demo routes for the embedded demo). `None`: nothing.
+    pub seed: Option<crate::demo::seed::Seed>,
 }
 
 /// A running gateway. Dropping it begins a shutdown without waiting; [`Gateway::shutdown`] waits.
@@ -153,12 +159,27 @@ impl Gateway {
             Some(dir) => Registry::open(dir)?,
             None => Registry::temporary()?,
         };
-        let state = registry.state()?;
+        let builder = Builder::new(workers, metrics.clone(), options.cache_dir.clone());
+        // What the seed adds is composed, built and started like the rest before it is written, so a seed that
+        // would not start stops this start without changing the data dir.
+        let (seed, seeded) = match &options.seed {
+            Some(seed) => crate::demo::seed::plan(seed, &registry, &*builder.runtime()?)?,
+            None => Default::default(),
+        };
+        let state = registry.state()?.apply(&seed);
         let effective = config.with_registry(&state)?;
         // Every module loaded and every attachment configured on a canary VM before any socket is bound, so a
         // refused configuration stops the start with the filter's own words.
-        let builder = Builder::new(workers, metrics.clone(), options.cache_dir.clone());
-        let pipelines = builder.pipelines(&effective, &[], &|hex| registry.blob(hex))?;
+        let blob = |hex: &str| match seed.put_blobs.iter().find(|(h, _)| h == hex) {
+            Some((_, bytes)) => Ok(Some(bytes.clone())),
+            None => registry.blob(hex),
+        };
+        let pipelines = builder.pipelines(&effective, &[], &blob)?;
+        let mut state = state;
+        if !seed.is_empty() {
+            state.generation = registry.commit(&seed)?;
+            tracing::info!(filters = ?seeded.filters, routes = ?seeded.routes, "seeded the registry");
+        }
         // Bind everything first: a taken port fails the start before any thread runs.
         let mut per_worker: Vec<Vec<worker::WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut bound = BTreeMap::new();

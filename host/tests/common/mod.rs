@@ -40,9 +40,14 @@ impl Served {
         Served { child, lines, seen: Vec::new() }
     }
 
-    /// Waits for a log line containing `needle` and returns it.
+    /// Waits (up to 20 s) for a log line containing `needle` and returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(needle, Duration::from_secs(20))
+    }
+
+    /// Waits up to `bound` for a log line containing `needle` and returns it.
+    pub fn wait_for_within(&mut self, needle: &str, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
@@ -110,6 +115,24 @@ pub fn write_config(dir: &Path, json: serde_json::Value) -> String {
     let path = dir.join("weir.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write config");
     path.display().to_string()
+}
+
+/// The fenced blocks of a Markdown text: (info string, body).
+pub fn fenced_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
 }
 
 /// Bytes as text, for exact comparisons of output.
