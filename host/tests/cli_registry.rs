@@ -4,7 +4,7 @@
 mod common;
 mod oci_registry;
 
-use common::{text, write_config, Served, WEIR};
+use common::{cli, text, write_config, Served, WEIR};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,17 +12,6 @@ use std::time::{Duration, Instant};
 use weir_tests::client::get_with;
 use weir_tests::filters;
 use weir_tests::upstream::Upstream;
-
-/// Runs `weir ARGS` in `cwd` against `admin_url` (token from ./weir-data/admin-token, the default).
-fn cli(cwd: &Path, admin_url: &str, args: &[&str]) -> Output {
-    Command::new(WEIR)
-        .args(args)
-        .current_dir(cwd)
-        .env("WEIR_ADMIN_URL", admin_url)
-        .env_remove("WEIR_ADMIN_TOKEN")
-        .output()
-        .expect("run weir")
-}
 
 /// Stdout of a command that must succeed.
 fn ok(out: Output) -> String {

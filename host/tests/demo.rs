@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{text, write_config, Served, WEIR};
+use common::{cli as run, text, write_config, Served};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,16 +12,6 @@ use std::time::Duration;
 
 const SHIPPED: [&str; 5] =
     ["jwt-auth@0.1.0", "prompt-template@0.1.0", "provider-adapter@0.1.0", "quota@0.1.0", "response-cache@0.1.0"];
-
-fn run(cwd: &Path, admin_url: &str, args: &[&str]) -> Output {
-    Command::new(WEIR)
-        .args(args)
-        .current_dir(cwd)
-        .env("WEIR_ADMIN_URL", admin_url)
-        .env_remove("WEIR_ADMIN_TOKEN")
-        .output()
-        .expect("run weir")
-}
 
 fn ok(out: Output) -> String {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));

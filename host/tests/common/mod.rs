@@ -15,6 +15,17 @@ pub fn weir(args: &[&str], cwd: &Path) -> std::process::Output {
     Command::new(WEIR).args(args).current_dir(cwd).env_remove("WEIR_ADMIN_TOKEN").output().expect("run weir")
 }
 
+/// Runs `weir ARGS` in `cwd` against `admin_url` (token from ./weir-data/admin-token, the default).
+pub fn cli(cwd: &Path, admin_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(WEIR)
+        .args(args)
+        .current_dir(cwd)
+        .env("WEIR_ADMIN_URL", admin_url)
+        .env_remove("WEIR_ADMIN_TOKEN")
+        .output()
+        .expect("run weir")
+}
+
 /// A `weir serve` child with its stderr lines forwarded to a channel.
 pub struct Served {
     child: Child,
