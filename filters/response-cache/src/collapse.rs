@@ -1,5 +1,6 @@
 //! Request collapsing: the first miss on a key leads (a lock in shared data with a deadline); later misses on
-//! the same key, on any worker, wait paused. Each worker's plugin polls for its waiting requests every
+//! the same key, on any worker, wait paused (a request without a body in its headers callback, one with a body
+//! in its final body callback, the whole body held by the gateway). Each worker's plugin polls for its waiting requests every
 //! `collapse.poll_ms` (its tick runs only while some wait): a request whose key got stored is answered from the
 //! cache; one whose leader ended without storing, or whose wait reached `collapse.timeout_ms`, goes upstream
 //! itself.
@@ -23,6 +24,8 @@ pub enum Wait {
     Answered,
     /// Sent upstream.
     Resumed,
+    /// Its request ended while it waited (the client left): forgotten.
+    Gone,
 }
 
 /// A paused request.
@@ -48,6 +51,22 @@ pub fn wait(shared: &Shared, waiter: Waiter) {
         time::set_tick_period(Duration::from_millis(shared.rules.poll_ms));
     }
     waiters.push(waiter);
+}
+
+/// Forgets a waiting request whose request ended (the client left) while it waited, stopping the tick when it
+/// was the last.
+pub fn forget(shared: &Shared, state: &Rc<Cell<Wait>>) {
+    if state.get() != Wait::Waiting {
+        return;
+    }
+    state.set(Wait::Gone);
+    let mut waiters = shared.waiters.borrow_mut();
+    let before = waiters.len();
+    waiters.retain(|w| !Rc::ptr_eq(&w.state, state));
+    // Only when it was found: a poll in progress holds the list (and stops the tick itself).
+    if waiters.len() < before && waiters.is_empty() {
+        time::set_tick_period(Duration::ZERO);
+    }
 }
 
 /// Answers or releases the waiting requests whose leader is done or whose wait is over; stops the tick when

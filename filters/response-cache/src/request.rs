@@ -106,7 +106,8 @@ fn parts(shared: &Shared, headers: &HeaderSnapshot) -> Parts {
 
 impl CacheRequest {
     /// Decides a request whose key is known: answer a fresh entry, or forward (leading or waiting when
-    /// collapsing applies).
+    /// collapsing applies). `can_wait`: the callback may pause until the tick answers or resumes the request (the
+    /// headers of a request without a body, or the final body callback of one with a body).
     fn decide(
         &mut self,
         shared: &Rc<Shared>,
@@ -241,6 +242,20 @@ impl CacheRequest {
         self.release(&shared);
     }
 
+    /// The request is over (`on_log`, again in `on_done`): a response that never ended (the client left, the
+    /// upstream reset) is not stored; the lead ends; a request still waiting (its client left) is forgotten.
+    fn end(&mut self) {
+        if let (Some(shared), Phase::Forwarded(plan)) = (self.shared.clone(), &mut self.phase) {
+            if plan.capture.take().is_some() {
+                shared.metrics.not_stored();
+            }
+            if let Some(wait) = plan.wait.take() {
+                collapse::forget(&shared, &wait);
+            }
+            self.release(&shared);
+        }
+    }
+
     fn release(&mut self, shared: &Shared) {
         if let Phase::Forwarded(plan) = &mut self.phase {
             if let Some(deadline) = plan.leader.take() {
@@ -309,7 +324,9 @@ impl HttpFilter for CacheRequest {
         };
         parts.body = Some(digest);
         parts.stream |= stream;
-        self.decide(&shared, readable, &parts, rule, false, false)
+        // The final body callback may pause: the gateway then holds the whole body until the tick answers the
+        // request from the cache or resumes it.
+        self.decide(&shared, readable, &parts, rule, false, true)
     }
 
     fn on_response_headers(&mut self, headers: Headers, end_of_stream: bool) -> Action {
@@ -318,7 +335,7 @@ impl HttpFilter for CacheRequest {
         if let Some(wait) = &plan.wait {
             match wait.get() {
                 // Answered from the cache by the plugin: the local response is already marked HIT.
-                Wait::Answered | Wait::Waiting => {
+                Wait::Answered | Wait::Waiting | Wait::Gone => {
                     self.phase = Phase::Off;
                     return Action::Continue;
                 }
@@ -367,12 +384,11 @@ impl HttpFilter for CacheRequest {
     }
 
     fn on_log(&mut self) {
-        // A response that never ended (the client left, the upstream reset) is not stored; the lead ends.
-        if let (Some(shared), Phase::Forwarded(plan)) = (self.shared.clone(), &mut self.phase) {
-            if plan.capture.take().is_some() {
-                shared.metrics.not_stored();
-            }
-            self.release(&shared);
-        }
+        self.end();
+    }
+
+    fn on_done(&mut self) -> bool {
+        self.end();
+        true
     }
 }

@@ -1,6 +1,6 @@
 //! The filter on the SDK's fake host: configuration checks, hits and misses with their headers, request and
 //! response `Cache-Control`, POST bodies, SSE streams (complete, interrupted), bounds and eviction, purge, and
-//! collapsing with the tick.
+//! collapsing with the tick (GET in the headers callback, POST in its final body callback).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -322,4 +322,116 @@ fn a_lead_taken_again_after_it_expired_is_not_ended_by_its_first_holder() {
     assert_eq!(store.lock_deadline(&key), Ok(Some(200)), "the second lead stays");
     store.release(&key, 200).expect("release");
     assert_eq!(store.lock_deadline(&key), Ok(None));
+}
+
+/// A POST through the filter up to its final body callback; returns the stream's id and what that callback did.
+fn post_until_body(host: &mut FakeHost<ResponseCache>, body: &str) -> (u32, Action) {
+    let request = [(":method", "POST"), (":path", "/v1/chat/completions"), (":authority", "api.test")];
+    let mut stream = host.stream();
+    assert_eq!(stream.send_request_headers(&request, false), Action::Continue, "the key needs the body");
+    let action = stream.send_request_body(body.as_bytes(), true);
+    (stream.id(), action)
+}
+
+#[test]
+fn concurrent_posts_with_the_same_body_wait_in_their_final_body_callback() {
+    let mut host = host(json!({"methods": ["POST"], "collapse": {"timeout_ms": 100, "poll_ms": 10}}));
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"user":"ada"}"#;
+    // The same question, keys in another order and another user: the same key.
+    let same = r#"{"messages":[{"content":"hi","role":"user"}],"model":"m","user":"bob"}"#;
+    let (leader, action) = post_until_body(&mut host, body);
+    assert_eq!(action, Action::Continue, "the first miss leads");
+    let (follower, action) = post_until_body(&mut host, same);
+    assert_eq!(action, Action::Pause, "the second waits, its body held");
+    // Another body is another key: it leads its own.
+    let (other, action) = post_until_body(&mut host, r#"{"model":"m","messages":[{"role":"user","content":"bye"}]}"#);
+    assert_eq!(action, Action::Continue, "another body is not collapsed");
+    assert_eq!(host.tick_period(), Some(Duration::from_millis(10)));
+    assert!(host.tick());
+    assert!(host.stream_by_id(follower).expect("alive").local_response().is_none(), "still waiting");
+    let mut lead = host.stream_by_id(leader).expect("alive");
+    lead.send_response_headers(&[(":status", "200"), ("content-type", "application/json")], false);
+    assert_eq!(lead.response_header("x-cache-status").as_deref(), Some("MISS"));
+    lead.send_response_body(b"{\"answer\":1}", true);
+    lead.finish();
+    assert!(host.tick());
+    let mut waited = host.stream_by_id(follower).expect("alive");
+    let answer = waited.local_response().expect("answered from the cache");
+    assert_eq!((answer.text().as_str(), answer.header("x-cache-status")), ("{\"answer\":1}", Some("HIT")));
+    assert!(!waited.request_resumed(), "nothing went upstream");
+    // The local answer goes through the response callbacks; nothing is captured for it.
+    waited.send_response_headers(&[(":status", "200")], false);
+    waited.send_response_body(b"{\"answer\":1}", true);
+    waited.finish();
+    host.stream_by_id(other).expect("alive").finish();
+    assert_eq!(host.metric("response_cache_collapsed"), Some(1));
+    assert_eq!(host.metric("response_cache_hits"), Some(1));
+    assert_eq!(host.metric("response_cache_misses"), Some(2));
+    assert_eq!(host.tick_period(), None, "the tick stops when nobody waits");
+}
+
+#[test]
+fn a_waiting_post_goes_upstream_itself_when_the_lead_ends_or_its_wait_does() {
+    let mut host = host(json!({"methods": ["POST"], "collapse": {"timeout_ms": 100, "poll_ms": 10}}));
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"slow"}]}"#;
+    // A leader that never answers: the follower is resumed after the bound, with its body, as a miss.
+    let (_leader, _) = post_until_body(&mut host, body);
+    let (follower, action) = post_until_body(&mut host, body);
+    assert_eq!(action, Action::Pause);
+    for _ in 0..10 {
+        host.tick();
+    }
+    let mut resumed = host.stream_by_id(follower).expect("alive");
+    assert!(resumed.request_resumed() && resumed.local_response().is_none(), "resumed upstream");
+    assert_eq!(resumed.request_body(), body.as_bytes(), "its body goes on as it came");
+    resumed.send_response_headers(&[(":status", "500")], true);
+    assert_eq!(resumed.response_header("x-cache-status").as_deref(), Some("MISS"));
+    resumed.finish();
+    assert_eq!(host.metric("response_cache_collapse_timeouts"), Some(1));
+    assert_eq!(host.tick_period(), None);
+
+    // A leader whose answer is not cacheable ends its lead: the follower goes upstream without a timeout.
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"error"}]}"#;
+    let (leader, _) = post_until_body(&mut host, body);
+    let (follower, action) = post_until_body(&mut host, body);
+    assert_eq!(action, Action::Pause);
+    let mut lead = host.stream_by_id(leader).expect("alive");
+    lead.send_response_headers(&[(":status", "500")], true);
+    lead.finish();
+    assert!(host.tick());
+    assert!(host.stream_by_id(follower).expect("alive").request_resumed());
+    assert_eq!(host.metric("response_cache_collapse_timeouts"), Some(1), "not a timeout");
+
+    // Collapsing off: concurrent POSTs all go on.
+    let mut host = self::host(json!({"methods": ["POST"], "collapse": {"enabled": false}}));
+    for _ in 0..3 {
+        assert_eq!(post_until_body(&mut host, body).1, Action::Continue);
+    }
+    assert_eq!(host.tick_period(), None);
+}
+
+#[test]
+fn a_waiting_post_whose_client_left_is_forgotten() {
+    let mut host = host(json!({"methods": ["POST"], "collapse": {"timeout_ms": 1000, "poll_ms": 10}}));
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let (leader, _) = post_until_body(&mut host, body);
+    let (first, action) = post_until_body(&mut host, body);
+    assert_eq!(action, Action::Pause);
+    let (second, action) = post_until_body(&mut host, body);
+    assert_eq!(action, Action::Pause);
+    // The first waiter's client leaves: the tick goes on for the second only.
+    host.stream_by_id(first).expect("alive").finish();
+    assert_eq!(host.tick_period(), Some(Duration::from_millis(10)));
+    host.stream_by_id(second).expect("alive").finish();
+    assert_eq!(host.tick_period(), None, "nobody waits: the tick stops at once");
+    // The leader still stores, and the next identical POST hits.
+    let mut lead = host.stream_by_id(leader).expect("alive");
+    lead.send_response_headers(OK, false);
+    lead.send_response_body(b"stored", true);
+    lead.finish();
+    let (next, _) = post_until_body(&mut host, body);
+    let answer = host.stream_by_id(next).expect("alive").local_response().expect("a hit");
+    assert_eq!((answer.text().as_str(), answer.header("x-cache-status")), ("stored", Some("HIT")));
+    assert_eq!(host.metric("response_cache_collapsed"), Some(0));
+    assert_eq!(host.metric("response_cache_collapse_timeouts"), Some(0));
 }

@@ -1,8 +1,9 @@
 //! The shipped response cache (`filters/response-cache`) in the real gateway (2 workers): key composition and
 //! scopes (query order, chosen headers, tenant, consumer from jwt-auth, route or shared), HIT/MISS/BYPASS/EXPIRED
 //! with `Age`, request and response `Cache-Control`, `Set-Cookie`, statuses and sizes, the bounds under concurrent
-//! inserts from both workers, request collapsing (one upstream request; the bound), LLM streams from a mock
-//! OpenAI (complete, broken in-band, cut; replayed as SSE; kept apart from plain answers), and purge.
+//! inserts from both workers, request collapsing with and without a body (one upstream request; the bound), LLM
+//! streams from a mock OpenAI (complete, broken in-band, cut; replayed as SSE; kept apart from plain answers), and
+//! purge.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,10 +29,13 @@ const TOKEN: &str = "purge-token-0123456789";
 
 /// An origin that counts its requests and answers as the query asks: `status=N`, `ms=N` (a delay), `size=N` (a
 /// body of N bytes), `rh-<name>=<value>` (a response header); `/sse` answers a complete SSE stream, `/cut` an SSE
-/// stream whose connection breaks after the first event. Bodies say `n=<request number> <path>`.
+/// stream whose connection breaks after the first event. Bodies say `n=<request number> <path>`. `count` counts
+/// the requests whose headers arrived, `whole` those whose body arrived whole too (a request the gateway abandons
+/// while it holds the body, answered from the cache, counts only in `count`).
 struct Origin {
     addr: SocketAddr,
     count: Arc<AtomicUsize>,
+    whole: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -48,30 +52,41 @@ impl Origin {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let count = Arc::new(AtomicUsize::new(0));
-        let c = count.clone();
+        let whole = Arc::new(AtomicUsize::new(0));
+        let (c, w) = (count.clone(), whole.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let c = c.clone();
+                let (c, w) = (c.clone(), w.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                        async move { Ok::<_, Infallible>(answer(n, req).await) }
+                        let w = w.clone();
+                        async move { Ok::<_, Infallible>(answer(n, req, &w).await) }
                     });
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     let _ = builder.serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         });
-        Origin { addr, count, task }
+        Origin { addr, count, whole, task }
     }
 
     fn requests(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
+
+    /// The requests whose body arrived whole.
+    fn served(&self) -> usize {
+        self.whole.load(Ordering::SeqCst)
+    }
 }
 
-async fn answer(n: usize, req: http::Request<hyper::body::Incoming>) -> http::Response<OriginBody> {
+async fn answer(
+    n: usize,
+    req: http::Request<hyper::body::Incoming>,
+    whole: &AtomicUsize,
+) -> http::Response<OriginBody> {
     let uri = req.uri().clone();
     let path = uri.path().to_string();
     let params: Vec<(String, String)> = uri
@@ -82,7 +97,9 @@ async fn answer(n: usize, req: http::Request<hyper::body::Incoming>) -> http::Re
         .map(|(k, v)| (k.to_string(), v.replace("%20", " ").replace("%3D", "=").replace("%2C", ",")))
         .collect();
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let _ = req.into_body().collect().await;
+    if req.into_body().collect().await.is_ok() {
+        whole.fetch_add(1, Ordering::SeqCst);
+    }
     if let Some(ms) = param("ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -377,6 +394,98 @@ async fn concurrent_misses_send_one_request_upstream() {
     assert_eq!(origin.requests(), 1 + 4, "{replies:?}");
     assert!(replies.iter().all(|(s, _)| s == "MISS"), "{replies:?}");
     assert_eq!(counter(&gw, "response_cache_collapse_timeouts").await, 3);
+}
+
+/// `(X-Cache-Status, body)` of a JSON POST to `path`.
+async fn post_json(gw: &TestGateway, path: &str, body: &str) -> (String, String) {
+    let req = request("POST", "api.test", path, &[("content-type", "application/json")], body, &Proto::H1);
+    let reply = call(gw.main(), &Proto::H1, req).await.expect("post");
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    (reply.header("x-cache-status").to_string(), reply.body)
+}
+
+/// Filter counter `name` once it reaches `want` (or its value after a while).
+async fn counter_at(gw: &TestGateway, name: &str, want: u64) -> u64 {
+    gw.filter_counter(name, |v| v == want).await
+}
+
+#[tokio::test]
+async fn concurrent_identical_posts_send_one_request_upstream() {
+    let origin = Origin::start().await;
+    let post_cache = |extra: Value| {
+        let mut configuration = json!({"methods": ["POST"], "response_cache_control": false});
+        if let (Some(c), Some(e)) = (configuration.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        cache(configuration)
+    };
+    let gw = Arc::new(
+        gateway(
+            origin.addr,
+            vec![
+                route(
+                    "short",
+                    "/bounded",
+                    json!([post_cache(json!({"namespace": "b", "collapse": {"timeout_ms": 300}}))]),
+                ),
+                route("all", "/", json!([post_cache(json!({}))])),
+            ],
+        )
+        .await,
+    );
+    // `n` POSTs to `path`, at once; the body of each is `body(i)`.
+    let burst = |path: &'static str, n: usize, body: fn(usize) -> String| {
+        let gw = gw.clone();
+        async move {
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let gw = gw.clone();
+                    tokio::spawn(async move { post_json(&gw, path, &body(i)).await })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("task"));
+            }
+            out
+        }
+    };
+    // The same question (keys in another order, another user: one key).
+    let same = |i: usize| {
+        if i.is_multiple_of(2) {
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "user": format!("u{i}")}).to_string()
+        } else {
+            r#"{"messages":[{"content":"hi","role":"user"}],"model":"m"}"#.to_string()
+        }
+    };
+    let replies = burst("/slow?ms=800", 8, same).await;
+    assert_eq!(origin.served(), 1, "one request went upstream whole: {replies:?}");
+    let first = replies[0].1.clone();
+    assert!(first.starts_with("n=") && first.ends_with(" /slow"), "{replies:?}");
+    assert!(replies.iter().all(|(_, body)| *body == first), "{replies:?}");
+    let misses = replies.iter().filter(|(s, _)| s == "MISS").count();
+    assert_eq!((misses, replies.len() - misses), (1, 7), "{replies:?}");
+    assert_eq!(counter_at(&gw, "response_cache_collapsed", 7).await, 7);
+    assert_eq!(post_json(&gw, "/slow?ms=800", &same(1)).await, ("HIT".to_string(), first), "stored");
+
+    // Different questions on one path are different keys: each goes upstream.
+    let different =
+        |i: usize| json!({"model": "m", "messages": [{"role": "user", "content": format!("q{i}")}]}).to_string();
+    let replies = burst("/slow?ms=300", 4, different).await;
+    assert_eq!(origin.served(), 1 + 4, "{replies:?}");
+    assert!(replies.iter().all(|(s, _)| s == "MISS"), "{replies:?}");
+    let mut bodies: Vec<&str> = replies.iter().map(|(_, b)| b.as_str()).collect();
+    bodies.sort_unstable();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 4, "four answers: {replies:?}");
+    assert_eq!(counter_at(&gw, "response_cache_collapsed", 7).await, 7, "none collapsed");
+
+    // Past the bound, waiting POSTs go upstream themselves, their bodies held until then.
+    let replies = burst("/bounded?ms=1000", 4, same).await;
+    assert_eq!(origin.served(), 1 + 4 + 4, "{replies:?}");
+    assert!(replies.iter().all(|(s, _)| s == "MISS"), "{replies:?}");
+    assert_eq!(counter_at(&gw, "response_cache_collapse_timeouts", 3).await, 3);
+    assert_eq!(counter_at(&gw, "response_cache_collapsed", 7).await, 7);
 }
 
 /// A chat completion request.
