@@ -238,6 +238,9 @@ impl Pipeline {
             };
             match (&result, end) {
                 (Ok(Err(SendError::Overflow(_))), _) => {}
+                // A filter's body callback ended the request (answered it, failed, or held too much): the try's
+                // error is the gateway's own doing, not the endpoint's, so outlier detection does not count it.
+                (_, TryEnd::ConnectFailure | TryEnd::Reset | TryEnd::Timeout) if !stop_is_empty(&stop) => {}
                 (_, TryEnd::Answered(status)) => {
                     state.record(index, if status >= 500 { Outcome::ServerError } else { Outcome::Answered })
                 }

@@ -489,3 +489,29 @@ fn the_documented_resilience_examples_are_valid_configuration() {
         panic!("the documented examples are refused: {e:#}");
     }
 }
+
+/// A filter that answers a request from its final request body callback, after the headers went upstream,
+/// abandons that try: the gateway's doing, not the endpoint's, so outlier detection does not count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_a_filter_answers_from_its_body_does_not_count_against_the_endpoint() {
+    let up = Flaky::start("svc", Mode::Slow(50)).await;
+    let od = json!({"consecutive_connect_failures": 2, "consecutive_5xx": 2, "base_ejection_time_ms": 60000, "max_ejection_percent": 100});
+    let filters = json!([{"name": "judge", "module": weir_tests::filters::PAUSE_RESUME_WASM}]);
+    let gw = start(
+        json!([{"name": "svc", "endpoints": [up.addr.to_string()], "outlier_detection": od}]),
+        json!([route("svc", json!({"filters": filters}))]),
+    );
+    let headers = [("x-inspect-request", "body"), ("content-type", "text/plain")];
+    for _ in 0..6 {
+        let r = call(gw.main(), &Proto::H1, request("POST", "api.test", "/", &headers, "please reject me", &Proto::H1))
+            .await
+            .expect("request");
+        assert_eq!((r.status.as_u16(), r.body.as_str()), (403, "rejected by its body"));
+    }
+    let e = &endpoints(&gw, "svc").await[0];
+    assert_eq!((&e["available"], &e["ejections"]), (&json!(true), &json!(0)), "{e}");
+    let r = call(gw.main(), &Proto::H1, request("POST", "api.test", "/", &headers, "fine", &Proto::H1))
+        .await
+        .expect("request");
+    assert_eq!(r.status, 200, "the endpoint still serves: {}", r.body);
+}

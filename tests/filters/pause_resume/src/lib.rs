@@ -14,6 +14,7 @@
 //! | `on_tick` | for each held context whose deadline has passed: `hostcalls::set_effective_context(id)`; a held body gets `[resumed]` appended (`set_buffer` on the request or response body, from the tick); then `hostcalls::resume_http_request()` (or `resume_http_response()` for a held response body); a context the host no longer knows (BadArgument) is dropped; logs `resumed <id>` at info |
 //! | request header `x-inspect-response: 1` | response headers: removes `content-length`, sets `x-inspected: yes`, and returns Pause; response body: Pause until `eos = 1`, then a body containing `reject` is answered with a local 502 `rejected by its body`, any other is replaced by its ASCII-uppercase form, gets `x-verdict: accepted` (set from the body callback) and goes on (Continue); attach with `allow_on_headers_stop_iteration` for body callbacks to run while the headers wait |
 //! | request header `x-inspect-request: 1` | request headers: Pause; request body: Pause until `eos = 1`, then a body containing `reject` is answered with a local 403 `rejected by its body`, any other is replaced by its ASCII-uppercase form, gets request header `x-body-seen: <size>` (set from the body callback) and goes on (Continue); attach with `allow_on_headers_stop_iteration` for the body callbacks to run while the headers wait |
+//! | request header `x-inspect-request: body` | as `1`, but the request headers go on at once (Continue, `content-length` removed): the body is judged while the upstream already has the headers, so a rejection abandons a request in flight; no `x-body-seen` |
 //! | response headers of a held request | sets `x-held: yes` |
 //! | context deleted while held | forgotten (never resumed) |
 //! | every callback | logs the phase at debug |
@@ -106,6 +107,7 @@ impl RootContext for HoldRoot {
             hold_response_body: None,
             inspect_response: false,
             inspect_request: false,
+            inspect_body_only: false,
         }))
     }
 
@@ -127,6 +129,7 @@ struct Hold {
     inspect_response: bool,
     /// The same for the request.
     inspect_request: bool,
+    inspect_body_only: bool,
 }
 
 impl Hold {
@@ -157,7 +160,13 @@ impl HttpContext for Hold {
         self.hold_body = ms(self, "x-hold-body-ms");
         self.hold_response_body = ms(self, "x-hold-response-body-ms");
         self.inspect_response = self.get_http_request_header("x-inspect-response").as_deref() == Some("1");
-        self.inspect_request = self.get_http_request_header("x-inspect-request").as_deref() == Some("1");
+        let inspect = self.get_http_request_header("x-inspect-request");
+        self.inspect_request = matches!(inspect.as_deref(), Some("1" | "body"));
+        self.inspect_body_only = inspect.as_deref() == Some("body");
+        if self.inspect_body_only {
+            self.set_http_request_header("content-length", None);
+            return Action::Continue;
+        }
         if self.inspect_request && !end_of_stream {
             self.set_http_request_header("content-length", None);
             return Action::Pause;
@@ -184,8 +193,10 @@ impl HttpContext for Hold {
                 return Action::Pause;
             }
             self.set_http_request_body(0, body_size, &body.to_ascii_uppercase());
-            // Still writable: the headers wait for this callback's answer.
-            self.set_http_request_header("x-body-seen", Some(&body_size.to_string()));
+            if !self.inspect_body_only {
+                // Still writable: the headers wait for this callback's answer.
+                self.set_http_request_header("x-body-seen", Some(&body_size.to_string()));
+            }
             return Action::Continue;
         }
         match self.hold_body {
