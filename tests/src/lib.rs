@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod client;
 pub mod flaky;
+pub mod jwt;
 pub mod mock_llm;
 pub mod upstream;
 

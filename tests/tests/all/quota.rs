@@ -7,15 +7,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use weir_tests::client::{call, get_with, request, Proto, Reply};
 use weir_tests::upstream::{ReceiverStream, Upstream};
 use weir_tests::{filters, TestGateway};
@@ -71,16 +67,8 @@ async fn align(window_ms: u128, offset_ms: u128) {
     tokio::time::sleep(Duration::from_millis(u64::try_from(next - now).unwrap_or(0))).await;
 }
 
-/// An HS256 token with subject `sub` for the jwt-auth filter's inline key.
 fn token(sub: &str) -> String {
-    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let header = json!({"alg": "HS256", "kid": "k"}).to_string();
-    let claims = json!({"sub": sub, "exp": now + 300}).to_string();
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(&[5u8; 32]).expect("key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+    weir_tests::jwt::hs256_token(sub)
 }
 
 #[tokio::test]
@@ -88,7 +76,7 @@ async fn quota_keys_from_every_source() {
     let svc = Upstream::start("svc").await;
     let jwt_to = |header: &str| {
         json!({"name": "jwt", "module": filters::JWT_AUTH_WASM, "configuration": {
-            "jwks": {"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode([5u8; 32])}]},
+            "jwks": weir_tests::jwt::hs256_jwks(),
             "consumer": {"claim": "sub", "header": header}}})
     };
     let jwt = jwt_to("x-weir-consumer");

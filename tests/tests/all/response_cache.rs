@@ -9,17 +9,13 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use weir_tests::client::{call, get_with, request, send, Proto, Reply};
 use weir_tests::mock_llm::{Answer, Behavior, MockLlm, Provider};
 use weir_tests::upstream::ReceiverStream;
@@ -162,16 +158,8 @@ async fn look(gw: &TestGateway, path: &str, headers: &[(&str, &str)]) -> (String
     (reply.header("x-cache-status").to_string(), reply.body)
 }
 
-/// An HS256 token with subject `sub` for the jwt-auth filter's inline key.
 fn token(sub: &str) -> String {
-    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let header = json!({"alg": "HS256", "kid": "k"}).to_string();
-    let claims = json!({"sub": sub, "exp": now + 300}).to_string();
-    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(&[5u8; 32]).expect("key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+    weir_tests::jwt::hs256_token(sub)
 }
 
 /// The value of filter counter `name` on the admin `/metrics` (read once).
@@ -183,7 +171,7 @@ async fn counter(gw: &TestGateway, name: &str) -> u64 {
 async fn keys_scopes_and_cache_status_headers() {
     let origin = Origin::start().await;
     let jwt = json!({"name": "jwt", "module": filters::JWT_AUTH_WASM, "configuration": {
-        "jwks": {"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": URL_SAFE_NO_PAD.encode([5u8; 32])}]},
+        "jwks": weir_tests::jwt::hs256_jwks(),
         "consumer": {"claim": "sub"}}});
     let keyed = json!({"key": {"headers": ["x-lang"], "tenant_header": "x-tenant"}});
     let gw = gateway(
