@@ -12,7 +12,7 @@ use super::{direct_response, error_response, filters, headers, local_reply, Chai
 use crate::error::ProxyError;
 use crate::filter::{
     run_response_headers, run_response_headers_streaming, Attachment, BodyChain, BodyVerdict, ChainStreams,
-    ResponseStart, ResponseVerdict,
+    ResponseStart, ResponseVerdict, WorkerFilters,
 };
 use crate::router::{Action, Route};
 use crate::upstream::breaker::Limit;
@@ -162,7 +162,7 @@ impl Pipeline {
                 Err(e) => {
                     let stopped = stop.lock().unwrap_or_else(|e| e.into_inner()).take();
                     return match stopped {
-                        Some(why) => self.body_stopped(why, chain_route, chain, streams, completion).await,
+                        Some(why) => Box::pin(self.body_stopped(why, chain_route, chain, streams, completion)).await,
                         None => {
                             completion.filter_streams = streams;
                             let err = ProxyError::BadRequest(format!("reading the request body failed: {e}"));
@@ -279,7 +279,7 @@ impl Pipeline {
                     // A filter stopped the request body: answer as it asked.
                     let stopped = stop.lock().unwrap_or_else(|e| e.into_inner()).take();
                     if let Some(why) = stopped {
-                        return self.body_stopped(why, chain_route, chain, streams, completion).await;
+                        return Box::pin(self.body_stopped(why, chain_route, chain, streams, completion)).await;
                     }
                     let err = classify(e, cluster, &endpoint.address);
                     match &err {
@@ -309,97 +309,109 @@ impl Pipeline {
         headers::strip_hop_by_hop(resp.headers_mut());
         resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), completion.request_id.clone());
         completion.code_details("via_upstream");
-        if let (Some(chain), Some(filters), Some(mut s)) = (chain, &self.filters, streams) {
-            let view = filters::response_headers(resp.status(), std::mem::take(resp.headers_mut()));
-            let eos = resp.body().is_end_stream();
-            let start = if eos {
-                ResponseStart::Decided(
-                    Box::pin(run_response_headers(filters, chain, &mut s, view, true, chain.len())).await,
-                )
-            } else {
-                Box::pin(run_response_headers_streaming(filters, chain, &mut s, view, chain.len())).await
-            };
-            let stop = StopSlot::default();
-            let (verdict, body) = match start {
-                ResponseStart::Decided(verdict) => (verdict, None),
-                ResponseStart::Paused(mut paused) => {
-                    // The paused filter's body callbacks go on while its headers wait (Envoy's StopIteration).
-                    let mut body_chain = BodyChain::new(chain, &s, false);
-                    let at = paused.at;
-                    let position = body_chain.as_ref().and_then(|c| c.position(at));
-                    let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {
-                        completion.filter_streams = Some(s);
-                        let detail = "paused response headers without a stream context".to_string();
-                        return error_response(
-                            &ProxyError::filter(&chain_route.name, &chain[at].name, detail),
-                            completion,
-                        );
-                    };
-                    body_chain.gate(position, true);
-                    let (head, mut upstream_body) = resp.into_parts();
-                    let name = chain[at].name.clone();
-                    let lease = completion.lease.as_mut();
-                    let driven =
-                        paused::drive(&mut upstream_body, &mut body_chain, position, &mut paused.signal, lease, &name)
-                            .await;
-                    body_chain.gate(position, false);
-                    resp = Response::from_parts(head, upstream_body);
-                    match driven {
-                        Driven::Stopped(BodyVerdict::Respond(local)) => {
-                            completion.filter_streams = Some(s);
-                            completion.lease = None;
-                            return local_reply(&local, completion);
-                        }
-                        Driven::Stopped(BodyVerdict::Fail { filter, detail, .. }) => {
-                            completion.filter_streams = Some(s);
-                            completion.lease = None;
-                            return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
-                        }
-                        Driven::Stopped(_) => unreachable_verdict(),
-                        Driven::Continued { mut passed, ended, trailers } => {
-                            passed.extend(body_chain.release(position));
-                            let verdict = match paused.outcome(&chain[at]) {
-                                ResponseVerdict::Continue(view) => {
-                                    Box::pin(run_response_headers(filters, chain, &mut s, view, false, at)).await
-                                }
-                                other => other,
-                            };
-                            (verdict, Some((body_chain, passed, position + 1, ended, trailers)))
-                        }
-                    }
-                }
-            };
-            match verdict {
-                ResponseVerdict::Continue(view) => {
-                    let (mut head, body) = resp.into_parts();
-                    filters::apply_response(&mut head.status, &mut head.headers, view);
-                    resp = Response::from_parts(head, body);
-                }
-                ResponseVerdict::Respond(local) => {
-                    completion.filter_streams = Some(s);
-                    completion.lease = None; // the upstream body is dropped unread: its connection closes
-                    return local_reply(&local, completion);
-                }
-                ResponseVerdict::Fail { filter, detail } => {
-                    completion.filter_streams = Some(s);
-                    completion.lease = None;
-                    return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
-                }
-            }
-            completion.status = resp.status().as_u16();
-            if let Some((body_chain, passed, from, ended, trailers)) = body {
-                completion.filter_streams = Some(s);
-                return resp.map(|b| {
-                    let filtered = Filtered::with_prelude(b, body_chain, stop, passed, from, ended, trailers);
-                    Observed::new(Either::Right(filtered), completion)
-                });
-            }
-            let response_chain = BodyChain::new(chain, &s, false);
-            completion.filter_streams = Some(s);
-            return resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion));
+        if let (Some(chain), Some(filters), Some(s)) = (chain, &self.filters, streams) {
+            // Boxed: the response phase's future is large, and a route without filters should not carry it.
+            let respond = Box::pin(self.respond_filtered(resp, chain_route, chain, filters, s, completion));
+            return respond.await;
         }
         completion.status = resp.status().as_u16();
         resp.map(|b| Observed::new(Either::Right(Filtered::passthrough(b)), completion))
+    }
+
+    /// The upstream's response through the chain's response callbacks (headers now, body as it streams).
+    async fn respond_filtered(
+        &self,
+        mut resp: Response<Incoming>,
+        chain_route: &Route,
+        chain: &[Attachment],
+        filters: &WorkerFilters,
+        mut s: ChainStreams,
+        mut completion: Completion,
+    ) -> Response<ResponseBody> {
+        let view = filters::response_headers(resp.status(), std::mem::take(resp.headers_mut()));
+        let eos = resp.body().is_end_stream();
+        let start = if eos {
+            ResponseStart::Decided(
+                Box::pin(run_response_headers(filters, chain, &mut s, view, true, chain.len())).await,
+            )
+        } else {
+            Box::pin(run_response_headers_streaming(filters, chain, &mut s, view, chain.len())).await
+        };
+        let stop = StopSlot::default();
+        let (verdict, body) = match start {
+            ResponseStart::Decided(verdict) => (verdict, None),
+            ResponseStart::Paused(mut paused) => {
+                // The paused filter's body callbacks go on while its headers wait (Envoy's StopIteration).
+                let mut body_chain = BodyChain::new(chain, &s, false);
+                let at = paused.at;
+                let position = body_chain.as_ref().and_then(|c| c.position(at));
+                let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {
+                    completion.filter_streams = Some(s);
+                    let detail = "paused response headers without a stream context".to_string();
+                    return error_response(&ProxyError::filter(&chain_route.name, &chain[at].name, detail), completion);
+                };
+                body_chain.gate(position, true);
+                let (head, mut upstream_body) = resp.into_parts();
+                let name = chain[at].name.clone();
+                let lease = completion.lease.as_mut();
+                let driven =
+                    paused::drive(&mut upstream_body, &mut body_chain, position, &mut paused.signal, lease, &name)
+                        .await;
+                body_chain.gate(position, false);
+                resp = Response::from_parts(head, upstream_body);
+                match driven {
+                    Driven::Stopped(BodyVerdict::Respond(local)) => {
+                        completion.filter_streams = Some(s);
+                        completion.lease = None;
+                        return local_reply(&local, completion);
+                    }
+                    Driven::Stopped(BodyVerdict::Fail { filter, detail, .. }) => {
+                        completion.filter_streams = Some(s);
+                        completion.lease = None;
+                        return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
+                    }
+                    Driven::Stopped(_) => unreachable_verdict(),
+                    Driven::Continued { mut passed, ended, trailers } => {
+                        passed.extend(body_chain.release(position));
+                        let verdict = match paused.outcome(&chain[at]) {
+                            ResponseVerdict::Continue(view) => {
+                                Box::pin(run_response_headers(filters, chain, &mut s, view, false, at)).await
+                            }
+                            other => other,
+                        };
+                        (verdict, Some((body_chain, passed, position + 1, ended, trailers)))
+                    }
+                }
+            }
+        };
+        match verdict {
+            ResponseVerdict::Continue(view) => {
+                let (mut head, body) = resp.into_parts();
+                filters::apply_response(&mut head.status, &mut head.headers, view);
+                resp = Response::from_parts(head, body);
+            }
+            ResponseVerdict::Respond(local) => {
+                completion.filter_streams = Some(s);
+                completion.lease = None; // the upstream body is dropped unread: its connection closes
+                return local_reply(&local, completion);
+            }
+            ResponseVerdict::Fail { filter, detail } => {
+                completion.filter_streams = Some(s);
+                completion.lease = None;
+                return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
+            }
+        }
+        completion.status = resp.status().as_u16();
+        if let Some((body_chain, passed, from, ended, trailers)) = body {
+            completion.filter_streams = Some(s);
+            return resp.map(|b| {
+                let filtered = Filtered::with_prelude(b, body_chain, stop, passed, from, ended, trailers);
+                Observed::new(Either::Right(filtered), completion)
+            });
+        }
+        let response_chain = BodyChain::new(chain, &s, false);
+        completion.filter_streams = Some(s);
+        resp.map(|b| Observed::new(Either::Right(Filtered::new(b, response_chain, stop)), completion))
     }
 
     /// The cluster did not take the request: the route's fallback serves it (a response, through the chain's

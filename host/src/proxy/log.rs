@@ -10,7 +10,15 @@ use std::time::Instant;
 
 /// Everything known about a request that is needed when it completes. Reported exactly once: at the
 /// end of the response body, on a body error, or when dropped (the client went away).
-pub struct Completion {
+///
+/// Boxed: the record goes by value through every step of a request (the handler, the filter phases, the
+/// forwarding, the response body), and each async step keeps what it was given in its state. Unboxed, its
+/// ~480 bytes were stored several times over in the request's future, which hyper moves whole (see
+/// docs/benchmarks.md, "Future sizes").
+pub struct Completion(Box<Record>);
+
+/// The fields of a [`Completion`].
+pub struct Record {
     pub(super) start: Instant,
     pub(super) method: Method,
     pub(super) uri: Uri,
@@ -72,7 +80,7 @@ impl Completion {
         access_log: bool,
         worker: usize,
     ) -> Completion {
-        Completion {
+        Completion(Box::new(Record {
             start,
             method,
             uri,
@@ -91,9 +99,25 @@ impl Completion {
             filter_streams: None,
             info: None,
             outcome: Outcome::Open,
-        }
+        }))
     }
+}
 
+impl std::ops::Deref for Completion {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Completion {
+    fn deref_mut(&mut self) -> &mut Record {
+        &mut self.0
+    }
+}
+
+impl Record {
     /// Records what filters see of this request, to keep it up to date until the stream ends.
     pub(super) fn attach(&mut self, info: Arc<RequestInfo>) {
         self.bytes.live = Some(info.live.clone());
@@ -172,7 +196,7 @@ impl Completion {
     }
 }
 
-impl Drop for Completion {
+impl Drop for Record {
     fn drop(&mut self) {
         self.report();
     }

@@ -18,6 +18,8 @@ pub mod headers;
 mod log;
 mod paused;
 mod retry;
+#[cfg(test)]
+mod sizes;
 
 pub use body::ResponseBody;
 
@@ -232,50 +234,11 @@ impl Pipeline {
         match &route.action {
             Action::Direct { status, headers, body } => match (chain, &self.filters) {
                 (Some(chain), Some(filters)) => {
-                    let (mut parts, request_body) = req.into_parts();
-                    // The filter paths are boxed: their futures are large, and a request that runs no filter
-                    // should not move their space around (the handle future is moved into hyper whole).
-                    let streams = match Box::pin(
-                        self.request_phase(filters, &conn, &mut parts, route, chain, None, None, completion),
-                    )
-                    .await
-                    {
-                        Ok(ok) => ok,
-                        Err(answered) => return answered,
-                    };
-                    let (streams, mut completion, _) = streams;
-                    let mut head = (*status, headers.clone(), body.clone());
-                    // clear_route_cache: the route the headers as the filters left them match serves the request.
-                    match self.route_again(&parts, &mut completion) {
-                        Routed::Same => {}
-                        Routed::Direct(status, headers, body) => head = (status, headers.clone(), body.clone()),
-                        Routed::Proxied(other, cluster) => {
-                            // The first route answers by itself, so the gateway's request policy has not
-                            // run yet: it runs now, for the route that proxies.
-                            if let Err(err) = self.policy(&conn, &mut parts, other, &completion) {
-                                completion.filter_streams = Some(streams);
-                                return error_response(&err, completion);
-                            }
-                            let chained = Chained { route, chain, streams, prelude: None };
-                            let forward = self.forward(
-                                &conn,
-                                parts,
-                                request_body,
-                                other,
-                                cluster,
-                                Some(chained),
-                                completion,
-                                true,
-                            );
-                            return Box::pin(forward).await;
-                        }
-                        Routed::Nowhere(err) => {
-                            completion.filter_streams = Some(streams);
-                            return error_response(&err, completion);
-                        }
-                    }
-                    completion.code_details("direct_response");
-                    Box::pin(self.respond_through_chain(route, chain, streams, head, chain.len(), completion)).await
+                    // Boxed: the filter path's future is large, and a request that runs no filter should not
+                    // carry its space (hyper moves the handler's future whole, once per request).
+                    let direct = (*status, headers, body);
+                    let filtered = Box::pin(self.direct_filtered(conn, req, route, chain, filters, direct, completion));
+                    filtered.await
                 }
                 _ => direct_response(*status, headers, body, completion),
             },
@@ -287,6 +250,53 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// A direct-response route with filters: the request phase, then the route's response (or the one the
+    /// request now matches: `clear_route_cache`) through the response callbacks.
+    #[allow(clippy::too_many_arguments)]
+    async fn direct_filtered(
+        &self,
+        conn: ConnInfo,
+        req: Request<Incoming>,
+        route: &Route,
+        chain: &[Attachment],
+        filters: &WorkerFilters,
+        (status, headers, body): (StatusCode, &http::HeaderMap, &Bytes),
+        completion: Completion,
+    ) -> Response<ResponseBody> {
+        let (mut parts, request_body) = req.into_parts();
+        let phase = Box::pin(self.request_phase(filters, &conn, &mut parts, route, chain, None, None, completion));
+        let streams = match phase.await {
+            Ok(ok) => ok,
+            Err(answered) => return answered,
+        };
+        let (streams, mut completion, _) = streams;
+        let mut head = (status, headers.clone(), body.clone());
+        // clear_route_cache: the route the headers as the filters left them match serves the request.
+        match self.route_again(&parts, &mut completion) {
+            Routed::Same => {}
+            Routed::Direct(status, headers, body) => head = (status, headers.clone(), body.clone()),
+            Routed::Proxied(other, cluster) => {
+                // The first route answers by itself, so the gateway's request policy has not
+                // run yet: it runs now, for the route that proxies.
+                if let Err(err) = self.policy(&conn, &mut parts, other, &completion) {
+                    completion.filter_streams = Some(streams);
+                    return error_response(&err, completion);
+                }
+                let chained = Chained { route, chain, streams, prelude: None };
+                let forward =
+                    Box::pin(self.forward(&conn, parts, request_body, other, cluster, Some(chained), completion, true));
+                return forward.await;
+            }
+            Routed::Nowhere(err) => {
+                completion.filter_streams = Some(streams);
+                return error_response(&err, completion);
+            }
+        }
+        completion.code_details("direct_response");
+        let respond = Box::pin(self.respond_through_chain(route, chain, streams, head, chain.len(), completion));
+        respond.await
     }
 
     /// The gateway's own request policy, before filters: hop-by-hop headers out, `Host` (the route's
