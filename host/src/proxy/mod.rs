@@ -234,11 +234,9 @@ impl Pipeline {
         match &route.action {
             Action::Direct { status, headers, body } => match (chain, &self.filters) {
                 (Some(chain), Some(filters)) => {
-                    // Boxed: the filter path's future is large, and a request that runs no filter should not
-                    // carry its space (hyper moves the handler's future whole, once per request).
+                    // Inline: smaller than the proxying path's future, so it adds no space (sizes.rs).
                     let direct = (*status, headers, body);
-                    let filtered = Box::pin(self.direct_filtered(conn, req, route, chain, filters, direct, completion));
-                    filtered.await
+                    self.direct_filtered(conn, req, route, chain, filters, direct, completion).await
                 }
                 _ => direct_response(*status, headers, body, completion),
             },
@@ -266,7 +264,7 @@ impl Pipeline {
         completion: Completion,
     ) -> Response<ResponseBody> {
         let (mut parts, request_body) = req.into_parts();
-        let phase = Box::pin(self.request_phase(filters, &conn, &mut parts, route, chain, None, None, completion));
+        let phase = self.request_phase(filters, &conn, &mut parts, route, chain, None, None, completion);
         let streams = match phase.await {
             Ok(ok) => ok,
             Err(answered) => return answered,
@@ -295,8 +293,7 @@ impl Pipeline {
             }
         }
         completion.code_details("direct_response");
-        let respond = Box::pin(self.respond_through_chain(route, chain, streams, head, chain.len(), completion));
-        respond.await
+        self.respond_through_chain(route, chain, streams, head, chain.len(), completion).await
     }
 
     /// The gateway's own request policy, before filters: hop-by-hop headers out, `Host` (the route's
@@ -346,7 +343,7 @@ impl Pipeline {
             let cluster_name = Some(cluster.name.clone());
             let phase =
                 self.request_phase(filters, &conn, &mut parts, route, chain, cluster_name, Some(&mut body), completion);
-            let (streams, c, prelude) = match Box::pin(phase).await {
+            let (streams, c, prelude) = match phase.await {
                 Ok(ok) => ok,
                 Err(answered) => return answered,
             };
