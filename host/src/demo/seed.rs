@@ -10,8 +10,8 @@
 
 use super::shipped::{self, ShippedFilter};
 use crate::registry::{Change, FilterVersion, Registry, RegistryError, State};
-use crate::wasm::WasmRuntime;
 use serde_json::Value;
+use weir_sdk::abi::AbiVersion;
 
 /// The marker set once the demo routes were written.
 const DEMO_MARK: &str = "demo-routes";
@@ -57,15 +57,15 @@ pub struct Seeded {
 }
 
 /// The change that writes what `seed` asks for and `registry` lacks (empty when it lacks nothing), each new module
-/// compiled with `runtime` first (the same checks as a publish through the admin API). The caller commits it
+/// validated and its ABI read first ([`declared_abi`]). The caller commits it
 /// once the state it leaves has been built and started, so a seed that does not start never reaches the disk.
-pub fn plan(seed: &Seed, registry: &Registry, runtime: &WasmRuntime) -> Result<(Change, Seeded), SeedError> {
+pub fn plan(seed: &Seed, registry: &Registry) -> Result<(Change, Seeded), SeedError> {
     let state = registry.state()?;
     let mut change = Change::default();
     let mut seeded = Seeded::default();
     if seed.filters {
         for filter in shipped::SHIPPED {
-            publish(filter, &state, runtime, &mut change, &mut seeded)?;
+            publish(filter, &state, &mut change, &mut seeded)?;
         }
     }
     if let Some(jwks) = &seed.demo_jwks {
@@ -77,13 +77,7 @@ pub fn plan(seed: &Seed, registry: &Registry, runtime: &WasmRuntime) -> Result<(
     Ok((change, seeded))
 }
 
-fn publish(
-    filter: &ShippedFilter,
-    state: &State,
-    runtime: &WasmRuntime,
-    change: &mut Change,
-    seeded: &mut Seeded,
-) -> Result<(), SeedError> {
+fn publish(filter: &ShippedFilter, state: &State, change: &mut Change, seeded: &mut Seeded) -> Result<(), SeedError> {
     let digest = crate::artifact::sha256_digest(filter.wasm);
     if let Some(existing) = state.filter(filter.name, shipped::VERSION) {
         if existing.digest != digest {
@@ -97,10 +91,7 @@ fn publish(
         }
         return Ok(());
     }
-    let loaded = runtime
-        .load(filter.name, filter.wasm)
-        .map_err(|e| SeedError::Module { name: filter.name.into(), detail: e.to_string() })?;
-    let abi = loaded.abi.export_name().trim_start_matches("proxy_abi_version_").replace('_', ".");
+    let abi = declared_abi(filter)?.export_name().trim_start_matches("proxy_abi_version_").replace('_', ".");
     let record = FilterVersion {
         name: filter.name.into(),
         version: shipped::VERSION.into(),
@@ -116,6 +107,28 @@ fn publish(
     change.put_blobs.push((digest.trim_start_matches("sha256:").into(), filter.wasm.to_vec()));
     change.put_filters.push(record);
     Ok(())
+}
+
+/// The ABI version an embedded module declares, read from its exports: the module is checked (validated, not
+/// compiled) here and compiled, with every check of a load, when a route attaches it. Compiling the five at
+/// start left ~50 MiB resident in a gateway that attaches none of them (docs/benchmarks.md, "Idle memory").
+fn declared_abi(filter: &ShippedFilter) -> Result<AbiVersion, SeedError> {
+    let fail = |detail: String| SeedError::Module { name: filter.name.into(), detail };
+    let mut validator = wasmparser::Validator::new();
+    validator.validate_all(filter.wasm).map_err(|e| fail(format!("not a valid module: {e}")))?;
+    for payload in wasmparser::Parser::new(0).parse_all(filter.wasm) {
+        if let wasmparser::Payload::ExportSection(exports) = payload.map_err(|e| fail(e.to_string()))? {
+            for export in exports {
+                let export = export.map_err(|e| fail(e.to_string()))?;
+                if export.kind == wasmparser::ExternalKind::Func {
+                    if let Some(abi) = AbiVersion::from_export_name(export.name) {
+                        return Ok(abi);
+                    }
+                }
+            }
+        }
+    }
+    Err(fail("no proxy_abi_version_* export".into()))
 }
 
 /// Adds the demo routes the registry does not hold (by id), after its own routes.

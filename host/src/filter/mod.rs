@@ -133,7 +133,13 @@ impl FilterPlan {
                     source,
                 })?;
                 let allowed = f.capabilities.as_ref().map(|c| Arc::new(c.iter().cloned().collect()));
-                let module = runtime.load_restricted(&f.name, &bytes, allowed.as_ref()).map_err(|source| {
+                // A registry module is named after its filter (`jwt-auth`), whichever attachment loads it first;
+                // a file module after the first attachment that loads it (by default the file stem).
+                let module_name = match &f.module {
+                    config::ModuleRef::Registry { reference, .. } => reference.split('@').next().unwrap_or(&f.name),
+                    config::ModuleRef::File(_) => &f.name,
+                };
+                let module = runtime.load_restricted(module_name, &bytes, allowed.as_ref()).map_err(|source| {
                     FilterSetupError::Load {
                         route: route.name.clone(),
                         filter: f.name.clone(),

@@ -163,7 +163,7 @@ impl Gateway {
         // What the seed adds is composed, built and started like the rest before it is written, so a seed that
         // would not start stops this start without changing the data dir.
         let (seed, seeded) = match &options.seed {
-            Some(seed) => crate::demo::seed::plan(seed, &registry, &*builder.runtime()?)?,
+            Some(seed) => crate::demo::seed::plan(seed, &registry)?,
             None => Default::default(),
         };
         let state = registry.state()?.apply(&seed);
