@@ -295,7 +295,9 @@ def main():
 
     mem = []
     if mib(meta.get("weir_idle_rss_kb")):
-        mem.append(f"Weir {mib(meta['weir_idle_rss_kb'])} (`--workers 2`)")
+        fresh = mib(meta.get("weir_idle_rss_fresh_kb"))
+        first = f"; {fresh} at the first start on a fresh data dir" if fresh else ""
+        mem.append(f"Weir {mib(meta['weir_idle_rss_kb'])} (`--workers 2`{first})")
     if mib(meta.get("envoy_idle_rss_kb")):
         mem.append(f"Envoy {mib(meta['envoy_idle_rss_kb'])} (`--concurrency 2`)")
     if mem:
