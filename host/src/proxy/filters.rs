@@ -32,10 +32,19 @@ pub fn apply_request(parts: &mut http::request::Parts, view: Headers) {
         parts.headers = view.into_map();
         return;
     }
+    // Only the pseudo-headers a filter changed are parsed again (most filters change headers only).
+    let path_now = parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes();
+    // The authority the view was built from: the Host header, else the URI's (`request_headers`' callers).
+    let host_now = match view.map().get(http::header::HOST) {
+        Some(h) => Some(h.as_bytes()),
+        None => parts.uri.authority().map(|a| a.as_str().as_bytes()),
+    };
     let (method, path, authority) = (
-        view.pseudo(b":method").and_then(|m| Method::from_bytes(m).ok()),
-        view.pseudo(b":path").and_then(|p| http::uri::PathAndQuery::try_from(p).ok()),
-        view.pseudo(b":authority").and_then(|a| HeaderValue::from_bytes(a).ok()),
+        view.pseudo(b":method")
+            .filter(|m| *m != parts.method.as_str().as_bytes())
+            .and_then(|m| Method::from_bytes(m).ok()),
+        view.pseudo(b":path").filter(|p| *p != path_now).and_then(|p| http::uri::PathAndQuery::try_from(p).ok()),
+        view.pseudo(b":authority").filter(|a| Some(*a) != host_now).and_then(|a| HeaderValue::from_bytes(a).ok()),
     );
     let mut headers = view.into_map();
     if let Some(m) = method {
@@ -108,5 +117,23 @@ mod tests {
         assert_eq!(parts.headers["x-new"], "yes");
         assert_eq!(parts.headers["x-a"], "1");
         assert_eq!(parts.headers.len(), 3);
+    }
+
+    #[test]
+    fn a_header_change_leaves_the_pseudo_headers_as_they_were() {
+        let req = http::Request::builder().uri("http://x.test/a?b=1").header("x-a", "1").body(()).unwrap();
+        let (mut parts, _) = req.into_parts();
+        let mut view = request_headers(&mut parts, b"x.test", false);
+        view.add(b"x-new", b"yes");
+        apply_request(&mut parts, view);
+        // Not parsed again: the absolute form stays, and no Host header is made from the unchanged `:authority`.
+        assert_eq!(parts.uri, "http://x.test/a?b=1");
+        assert_eq!(parts.method, Method::GET);
+        assert_eq!(parts.headers.get("host"), None);
+        assert_eq!(parts.headers["x-new"], "yes");
+        let mut view = request_headers(&mut parts, b"x.test", false);
+        view.replace(b":authority", b"y.test");
+        apply_request(&mut parts, view);
+        assert_eq!(parts.headers["host"], "y.test", "a changed authority becomes the Host header");
     }
 }
