@@ -193,6 +193,16 @@ pub enum ModuleRef {
     },
 }
 
+impl ModuleRef {
+    /// The registry filter's name (`jwt-auth` of `jwt-auth@1.2.0`); `None` for a file.
+    pub fn filter_name(&self) -> Option<&str> {
+        match self {
+            ModuleRef::File(_) => None,
+            ModuleRef::Registry { reference, .. } => reference.split('@').next(),
+        }
+    }
+}
+
 impl std::fmt::Display for ModuleRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -659,7 +659,7 @@ fn filters(items: Vec<(String, &Value)>, base: &Path, issues: &mut Issues) -> Ve
             Some(n) => Some(n.to_string()),
             None => module.as_ref().and_then(|m| match m {
                 ModuleRef::File(f) => f.file_stem().map(|s| s.to_string_lossy().into_owned()),
-                ModuleRef::Registry { reference, .. } => reference.split('@').next().map(str::to_string),
+                ModuleRef::Registry { .. } => m.filter_name().map(str::to_string),
             }),
         };
         if let Some(n) = &name {

@@ -135,10 +135,7 @@ impl FilterPlan {
                 let allowed = f.capabilities.as_ref().map(|c| Arc::new(c.iter().cloned().collect()));
                 // A registry module is named after its filter (`jwt-auth`), whichever attachment loads it first;
                 // a file module after the first attachment that loads it (by default the file stem).
-                let module_name = match &f.module {
-                    config::ModuleRef::Registry { reference, .. } => reference.split('@').next().unwrap_or(&f.name),
-                    config::ModuleRef::File(_) => &f.name,
-                };
+                let module_name = f.module.filter_name().unwrap_or(&f.name);
                 let module = runtime.load_restricted(module_name, &bytes, allowed.as_ref()).map_err(|source| {
                     FilterSetupError::Load {
                         route: route.name.clone(),
