@@ -568,7 +568,7 @@ impl FilterHarness {
 
     /// Shared data `key` of the first filter's `vm_id` (value and CAS), as the filter would read it.
     pub fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.host().data.get(&self.inner.vm_id, key.as_bytes())
+        self.host().data.get(&self.inner.vm_id, key.as_bytes()).map(|(value, cas)| (value.to_vec(), cas))
     }
 
     /// Sets shared data `key` of the first filter's `vm_id` (no CAS check).

@@ -10,11 +10,8 @@ use weir_sdk::abi::Status;
 /// Hands the value of `key` and its CAS to the guest. `NOT_FOUND` for a key never written; an empty value
 /// is OK with `(0, 0)` and its CAS.
 fn get(c: &mut Caller<'_, VmState>, key: (u32, u32), ret_ptr: u32, ret_len: u32, ret_cas: u32) -> Result<(), Status> {
-    let key = memory::read(c, key.0, key.1)?;
-    let (value, cas) = {
-        let state = c.data();
-        state.host.data.get(&state.vm_id, &key).ok_or(Status::NotFound)?
-    };
+    let found = memory::with_bytes(c, key, (0, 0), |key, _, state| state.host.data.get(&state.vm_id, key))?;
+    let (value, cas) = found.ok_or(Status::NotFound)?;
     // The CAS first: a bad pointer then fails before anything is allocated in the guest.
     memory::write_u32(c, ret_cas, cas)?;
     memory::return_bytes(c, &value, ret_ptr, ret_len)
@@ -22,10 +19,7 @@ fn get(c: &mut Caller<'_, VmState>, key: (u32, u32), ret_ptr: u32, ret_len: u32,
 
 /// Stores a value under `key`: OK, `CAS_MISMATCH`, or `BAD_ARGUMENT` beyond Weir's limits.
 fn set(c: &mut Caller<'_, VmState>, key: (u32, u32), value: (u32, u32), cas: u32) -> Result<(), Status> {
-    let key = memory::read(c, key.0, key.1)?;
-    let value = memory::read(c, value.0, value.1)?;
-    let state = c.data();
-    state.host.data.set(&state.vm_id, &key, &value, cas)
+    memory::with_bytes(c, key, value, |key, value, state| state.host.data.set(&state.vm_id, key, value, cas))?
 }
 
 pub(super) fn add_to_linker(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
