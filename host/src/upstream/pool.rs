@@ -9,6 +9,7 @@
 
 use super::breaker::{Limit, Slot};
 use super::UpstreamBody;
+use crate::io::Batched;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -63,7 +64,7 @@ pub struct EndpointPool {
     sweeping: AtomicBool,
 }
 
-type H1Conn = http1::Connection<TokioIo<Stream>, UpstreamBody>;
+type H1Conn = http1::Connection<TokioIo<Batched<Stream>>, UpstreamBody>;
 
 /// An HTTP/1.1 connection: the sender, and the connection itself, which is not spawned as a task of its
 /// own but driven by whichever request holds it (see [`Lease::poll_upstream`]). That saves two task
@@ -373,7 +374,10 @@ async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) 
             None => Stream::Plain(stream),
             Some((tc, name)) => Stream::Tls(Box::new(tls(address, stream, tc, name).await?)),
         };
-        http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(|e| SendError::Connect(error_chain(&e)))
+        http1::Builder::new()
+            .handshake(TokioIo::new(Batched::new(stream)))
+            .await
+            .map_err(|e| SendError::Connect(error_chain(&e)))
     };
     let (sender, conn) =
         tokio::time::timeout_at(deadline, handshake).await.map_err(|_| SendError::ConnectTimeout)??;
