@@ -171,7 +171,7 @@ async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCt
     let _guard = ctx.connections.enter();
     ctx.metrics.open.inc();
     let activity = Activity::new();
-    let tracked = Tracked::new(Batched::new(stream), activity.clone());
+    let tracked = Tracked::new(Batched::downstream(stream), activity.clone());
     match &ctx.tls {
         None => serve_http(TokioIo::new(tracked), info, activity, &ctx).await,
         Some(acceptor) => match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tracked)).await {

@@ -375,7 +375,7 @@ async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) 
             Some((tc, name)) => Stream::Tls(Box::new(tls(address, stream, tc, name).await?)),
         };
         http1::Builder::new()
-            .handshake(TokioIo::new(Batched::new(stream)))
+            .handshake(TokioIo::new(Batched::upstream(stream)))
             .await
             .map_err(|e| SendError::Connect(error_chain(&e)))
     };
