@@ -21,8 +21,11 @@ pub const PERF_MAP_ENV: &str = "WEIR_WASM_PERF_MAP";
 /// Limits every VM runs under; on by default.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Wall-clock bound on one callback (guest code between two returns to the host).
+    /// Bound on one callback (guest code between two returns to the host), in CPU time checked against the
+    /// thread's clock, with five times it in wall time as the outer bound (see `deadline.rs`).
     pub callback_deadline: Duration,
+    /// The CPU clock the deadline reads: the calling thread's, unless a test gives another.
+    pub cpu_clock: fn() -> Option<Duration>,
     /// Linear memory cap per VM, in bytes.
     pub memory_bytes: usize,
     /// Table elements cap per VM.
@@ -34,14 +37,25 @@ impl Default for Limits {
         // 100 ms: far above what a header or body callback needs (JWT verification with RSA is about 1 ms),
         // short enough that a looping filter stalls its worker only briefly before it is replaced.
         // 256 MiB: Rust filters use a few MiB; Go filters reserve more; above that is a leak.
-        Limits { callback_deadline: Duration::from_millis(100), memory_bytes: 256 << 20, table_elements: 100_000 }
+        Limits {
+            callback_deadline: Duration::from_millis(100),
+            cpu_clock: super::deadline::thread_cpu_time,
+            memory_bytes: 256 << 20,
+            table_elements: 100_000,
+        }
     }
 }
 
 impl Limits {
-    /// The deadline in epoch ticks (at least one).
-    pub fn deadline_ticks(&self) -> u64 {
-        (self.callback_deadline.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    /// The interval between two deadline checks of a call: half the deadline, at least one epoch tick.
+    pub fn check_interval(&self) -> Duration {
+        (self.callback_deadline / 2).max(EPOCH_TICK)
+    }
+
+    /// [`check_interval`](Self::check_interval) in epoch ticks (at least one; one more, since the first tick
+    /// may come at once).
+    pub fn check_ticks(&self) -> u64 {
+        (self.check_interval().as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
     }
 }
 

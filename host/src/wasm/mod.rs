@@ -1,6 +1,7 @@
 //! The WebAssembly runtime: one wasmtime engine and linker for the process, modules compiled once per
 //! digest, and VMs (one per module per worker) that run proxy-wasm lifecycle callbacks under limits.
 
+mod deadline;
 mod engine;
 mod module;
 mod vm;

@@ -40,7 +40,13 @@ const CONFIGURE: &str = r#"
       (else (drop (call $log (i32.const 3) (i32.const 100) (i32.const 14))) i32.const 0)))"#;
 
 fn runtime() -> Arc<WasmRuntime> {
-    let limits = Limits { callback_deadline: Duration::from_millis(50), memory_bytes: 4 << 20, table_elements: 1000 };
+    runtime_with(Limits::default().cpu_clock)
+}
+
+/// A runtime whose deadline reads `cpu_clock` (tests give a clock that stands still: a starved thread).
+fn runtime_with(cpu_clock: fn() -> Option<Duration>) -> Arc<WasmRuntime> {
+    let limits =
+        Limits { callback_deadline: Duration::from_millis(50), cpu_clock, memory_bytes: 4 << 20, table_elements: 1000 };
     let host = crate::abi::HostShared::new(Arc::new(crate::telemetry::metrics::Metrics::new()));
     WasmRuntime::new(limits, host).expect("runtime")
 }
@@ -110,6 +116,26 @@ fn an_infinite_loop_hits_the_deadline_and_fails_the_vm() {
     assert!(vm.failed());
     let again = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     assert_eq!(again, "module loop: the VM has failed and is waiting to be replaced");
+}
+
+/// A call whose thread gets no CPU (a clock that stands still) is not interrupted at the deadline: it goes on
+/// until the wall-clock bound of five deadlines. (With the thread's real clock, the loop above is stopped at
+/// about one deadline.)
+#[test]
+fn a_call_kept_off_the_cpu_outlives_the_deadline_up_to_the_wall_clock_bound() {
+    let rt = runtime_with(|| Some(Duration::from_millis(7)));
+    let looping = r#"
+      (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+      (func (export "proxy_on_configure") (param i32 i32) (result i32) (loop $l (br $l)) i32.const 1)"#;
+    let m = rt.load("starved", module(ABI, looping).as_bytes()).expect("loads");
+    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    let started = Instant::now();
+    let err = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
+    let took = started.elapsed();
+    assert!(err.contains("interrupt"), "{err}");
+    // Nine checks half a deadline (25 ms, at least 5 epoch ticks) apart passed before the tenth interrupted it.
+    assert!(took >= Duration::from_millis(9 * 25), "interrupted after {took:?}: the CPU rule should not apply");
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[test]

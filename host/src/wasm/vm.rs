@@ -2,11 +2,13 @@
 //! callbacks resolved once. Every call into the guest runs under the epoch deadline; a trap or an exceeded
 //! limit marks the VM failed, and a failed VM is never called again.
 
+use super::deadline::Watch;
 use super::engine::WasmRuntime;
 use super::module::LoadedModule;
 use crate::abi::callout::{Callout, CalloutResponse};
 use crate::abi::stream::{Headers, LocalResponse, Phase, RequestInfo, StreamData};
 use crate::abi::{PluginInfo, VmIdentity, VmState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime::{Instance, Store, StoreLimitsBuilder, TypedFunc};
 use weir_sdk::abi::Action;
@@ -133,7 +135,11 @@ pub struct Vm {
     lifecycle: Arc<Lifecycle>,
     http: Arc<HttpCallbacks>,
     module: Arc<LoadedModule>,
+    /// Epoch ticks to the first deadline check of a call (half the deadline; see `deadline.rs`).
     deadline_ticks: u64,
+    /// Calls into the guest so far, published so the deadline check knows a new call started.
+    calls: u64,
+    call_number: Arc<AtomicU64>,
     next_context_id: u32,
     failed: bool,
     _instance: Instance,
@@ -178,8 +184,19 @@ impl Vm {
         );
         store.data_mut().environment = environment;
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        let deadline_ticks = limits.deadline_ticks();
+        let deadline_ticks = limits.check_ticks();
+        let call_number = Arc::new(AtomicU64::new(0));
+        store.epoch_deadline_callback({
+            let (call_number, interval, cpu_clock) = (call_number.clone(), limits.check_interval(), limits.cpu_clock);
+            let mut seen = (u64::MAX, Watch::default());
+            move |_| {
+                let call = call_number.load(Ordering::Relaxed);
+                if seen.0 != call {
+                    seen = (call, Watch::default());
+                }
+                Ok(seen.1.check(cpu_clock(), interval, deadline_ticks))
+            }
+        });
         store.set_epoch_deadline(deadline_ticks);
         let start_err = |detail: String| VmError::Start { module: module.name.clone(), detail };
         let instance = module.pre.instantiate(&mut store).map_err(|e| start_err(format!("{e:#}")))?;
@@ -225,6 +242,8 @@ impl Vm {
             http: Arc::new(http),
             module,
             deadline_ticks,
+            calls: 0,
+            call_number,
             next_context_id: 1,
             failed: false,
             _instance: instance,
@@ -259,6 +278,8 @@ impl Vm {
         if self.failed {
             return Err(VmError::Failed { module: self.module.name.clone() });
         }
+        self.calls += 1;
+        self.call_number.store(self.calls, Ordering::Relaxed);
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.store.data_mut().current_context = context;
         self.store.data_mut().effective_context = None;
