@@ -89,12 +89,23 @@ fn go_on(answering: &mut bool, yielded: &mut bool, owed: &mut Option<Owed>, cx: 
     false
 }
 
+/// Polls a read and tells whether it brought data (not the end of the stream, an error or nothing yet).
+pub fn poll_read_data<S: AsyncRead>(
+    inner: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> (Poll<io::Result<()>>, bool) {
+    let before = buf.filled().len();
+    let r = inner.poll_read(cx, buf);
+    let data = matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before;
+    (r, data)
+}
+
 impl<S: AsyncRead> AsyncRead for Batched<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
-        let before = buf.filled().len();
-        let r = this.inner.poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let (r, data) = poll_read_data(this.inner, cx, buf);
+        if data {
             *this.answering = true;
             if *this.counts && this.owed.is_none() {
                 *this.owed = Some(Owed::new());

@@ -52,9 +52,8 @@ impl<S> Tracked<S> {
 impl<S: AsyncRead> AsyncRead for Tracked<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
-        let before = buf.filled().len();
-        let r = this.inner.poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let (r, data) = crate::io::poll_read_data(this.inner, cx, buf);
+        if data {
             this.activity.touch();
         }
         r

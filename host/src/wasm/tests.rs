@@ -101,14 +101,19 @@ fn configure_accepts_or_refuses_with_the_filters_words() {
     assert_eq!(rt.cached_modules(), 0);
 }
 
-#[test]
-fn an_infinite_loop_hits_the_deadline_and_fails_the_vm() {
-    let rt = runtime();
+/// A VM named `name` whose `proxy_on_configure` never returns.
+fn looping_vm(rt: &Arc<WasmRuntime>, name: &str) -> Vm {
     let looping = r#"
       (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
       (func (export "proxy_on_configure") (param i32 i32) (result i32) (loop $l (br $l)) i32.const 1)"#;
-    let m = rt.load("loop", module(ABI, looping).as_bytes()).expect("loads");
-    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    let m = rt.load(name, module(ABI, looping).as_bytes()).expect("loads");
+    Vm::start(rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts")
+}
+
+#[test]
+fn an_infinite_loop_hits_the_deadline_and_fails_the_vm() {
+    let rt = runtime();
+    let mut vm = looping_vm(&rt, "loop");
     let started = Instant::now();
     let err = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     assert!(err.starts_with("module loop: proxy_on_configure failed:") && err.contains("interrupt"), "{err}");
@@ -124,11 +129,7 @@ fn an_infinite_loop_hits_the_deadline_and_fails_the_vm() {
 #[test]
 fn a_call_kept_off_the_cpu_outlives_the_deadline_up_to_the_wall_clock_bound() {
     let rt = runtime_with(|| Some(Duration::from_millis(7)));
-    let looping = r#"
-      (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
-      (func (export "proxy_on_configure") (param i32 i32) (result i32) (loop $l (br $l)) i32.const 1)"#;
-    let m = rt.load("starved", module(ABI, looping).as_bytes()).expect("loads");
-    let mut vm = Vm::start(&rt, m, 0, Arc::from(""), Arc::from(&b""[..])).expect("starts");
+    let mut vm = looping_vm(&rt, "starved");
     let started = Instant::now();
     let err = vm.create_root("r".into(), Default::default(), Arc::from(&b""[..])).unwrap_err().to_string();
     let took = started.elapsed();
