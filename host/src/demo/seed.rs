@@ -11,7 +11,6 @@
 use super::shipped::{self, ShippedFilter};
 use crate::registry::{Change, FilterVersion, Registry, RegistryError, State};
 use serde_json::Value;
-use weir_sdk::abi::AbiVersion;
 
 /// The marker set once the demo routes were written.
 const DEMO_MARK: &str = "demo-routes";
@@ -91,7 +90,7 @@ fn publish(filter: &ShippedFilter, state: &State, change: &mut Change, seeded: &
         }
         return Ok(());
     }
-    let abi = declared_abi(filter)?.export_name().trim_start_matches("proxy_abi_version_").replace('_', ".");
+    let abi = declared_abi(filter)?.to_string();
     let record = FilterVersion {
         name: filter.name.into(),
         version: shipped::VERSION.into(),
@@ -109,26 +108,14 @@ fn publish(filter: &ShippedFilter, state: &State, change: &mut Change, seeded: &
     Ok(())
 }
 
-/// The ABI version an embedded module declares, read from its exports: the module is checked (validated, not
-/// compiled) here and compiled, with every check of a load, when a route attaches it. Compiling the five at
-/// start left ~50 MiB resident in a gateway that attaches none of them (docs/benchmarks.md, "Idle memory").
-fn declared_abi(filter: &ShippedFilter) -> Result<AbiVersion, SeedError> {
+/// The ABI version an embedded module declares (`"0.2.1"`), as a push reads it ([`crate::artifact::detect_abi`]),
+/// after the module is validated: it is checked here, not compiled, and compiled with every check of a load
+/// when a route attaches it. Compiling the five at start left ~50 MiB resident in a gateway that attaches
+/// none of them (docs/benchmarks.md, "Idle memory").
+fn declared_abi(filter: &ShippedFilter) -> Result<&'static str, SeedError> {
     let fail = |detail: String| SeedError::Module { name: filter.name.into(), detail };
-    let mut validator = wasmparser::Validator::new();
-    validator.validate_all(filter.wasm).map_err(|e| fail(format!("not a valid module: {e}")))?;
-    for payload in wasmparser::Parser::new(0).parse_all(filter.wasm) {
-        if let wasmparser::Payload::ExportSection(exports) = payload.map_err(|e| fail(e.to_string()))? {
-            for export in exports {
-                let export = export.map_err(|e| fail(e.to_string()))?;
-                if export.kind == wasmparser::ExternalKind::Func {
-                    if let Some(abi) = AbiVersion::from_export_name(export.name) {
-                        return Ok(abi);
-                    }
-                }
-            }
-        }
-    }
-    Err(fail("no proxy_abi_version_* export".into()))
+    wasmparser::Validator::new().validate_all(filter.wasm).map_err(|e| fail(format!("not a valid module: {e}")))?;
+    crate::artifact::detect_abi(filter.wasm).map_err(|e| fail(e.to_string()))
 }
 
 /// Adds the demo routes the registry does not hold (by id), after its own routes.

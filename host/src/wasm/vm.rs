@@ -137,8 +137,8 @@ pub struct Vm {
     module: Arc<LoadedModule>,
     /// Epoch ticks to the first deadline check of a call (half the deadline; see `deadline.rs`).
     deadline_ticks: u64,
-    /// Calls into the guest so far, published so the deadline check knows a new call started.
-    calls: u64,
+    /// Calls into the guest so far, shared with the deadline check so it knows a new call started (only this
+    /// VM's thread writes it).
     call_number: Arc<AtomicU64>,
     next_context_id: u32,
     failed: bool,
@@ -242,7 +242,6 @@ impl Vm {
             http: Arc::new(http),
             module,
             deadline_ticks,
-            calls: 0,
             call_number,
             next_context_id: 1,
             failed: false,
@@ -278,8 +277,7 @@ impl Vm {
         if self.failed {
             return Err(VmError::Failed { module: self.module.name.clone() });
         }
-        self.calls += 1;
-        self.call_number.store(self.calls, Ordering::Relaxed);
+        self.call_number.store(self.call_number.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.store.set_epoch_deadline(self.deadline_ticks);
         self.store.data_mut().current_context = context;
         self.store.data_mut().effective_context = None;
