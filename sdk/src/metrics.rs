@@ -54,6 +54,11 @@ impl Counter {
     pub fn value(&self) -> Option<u64> {
         raw::get_metric(self.0).ok()
     }
+
+    /// The metric id the host handed out (what [`crate::abi::MemoSpec::counters`] names).
+    pub fn id(&self) -> u32 {
+        self.0
+    }
 }
 
 impl Gauge {

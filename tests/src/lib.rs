@@ -82,6 +82,17 @@ impl TestGateway {
         value
     }
 
+    /// The sum of the samples of metric `name` (a full sample name such as `weir_filter_memo_answers_total`) whose
+    /// labels contain `label` (`route="r"`; empty: all), on the admin `/metrics`, read once.
+    pub async fn metric(&self, name: &str, label: &str) -> u64 {
+        let text = client::get_with(self.admin(), "localhost", "/metrics", &[]).await.expect("metrics").body;
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    }
+
     /// One admin API request with the gateway's bearer token: the status and the JSON answer (`Null` when
     /// the body is not JSON).
     pub async fn admin_call(

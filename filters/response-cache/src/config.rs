@@ -73,6 +73,14 @@ pub struct Config {
     /// CAS retries before a store operation counts as failed.
     #[serde(default = "default_retries")]
     pub store_retries: u32,
+    /// On Weir, a hit of a request without a body is declared to the gateway (`weir.memoize_response`), which
+    /// then answers the same requests by itself, without entering the filter, while the entry is unchanged and
+    /// fresh, handing one back to the filter every `memoize_revalidate_ms`.
+    #[serde(default = "yes")]
+    pub memoize: bool,
+    /// How often the gateway hands a memoized request back to the filter, in milliseconds (1 to 60000).
+    #[serde(default = "default_memoize_revalidate")]
+    pub memoize_revalidate_ms: u64,
 }
 
 /// What the key is made of, besides method, host, path and query.
@@ -204,6 +212,10 @@ fn default_retries() -> u32 {
 fn default_ignore_fields() -> Vec<String> {
     vec!["user".into(), "stream".into()]
 }
+fn default_memoize_revalidate() -> u64 {
+    1000
+}
+
 fn default_collapse_timeout() -> u64 {
     5000
 }
@@ -270,6 +282,8 @@ pub struct Rules {
     pub touch_interval_ms: u64,
     /// CAS retries.
     pub store_retries: u32,
+    /// Hits declared to the gateway, and how often it hands one back (`None`: off).
+    pub memoize_revalidate_ms: Option<u64>,
 }
 
 impl Rules {
@@ -335,6 +349,9 @@ impl Config {
         } else {
             header_name(&self.status_header, "status_header")?
         };
+        if self.memoize_revalidate_ms == 0 || self.memoize_revalidate_ms > 60_000 {
+            return Err("`memoize_revalidate_ms` must be 1 to 60000".into());
+        }
         let collapse = &self.collapse;
         if collapse.timeout_ms == 0 || collapse.timeout_ms > 25_000 {
             return Err("`collapse.timeout_ms` must be 1 to 25000 (the gateway answers a request paused 30 s)".into());
@@ -392,6 +409,7 @@ impl Config {
             prefix: format!("rc:v1:{}:", self.namespace),
             touch_interval_ms: self.touch_interval_ms,
             store_retries: self.store_retries,
+            memoize_revalidate_ms: self.memoize.then_some(self.memoize_revalidate_ms),
         };
         if rules.max_entries * (rules.max_parts() + 1) > MAX_PART_KEYS {
             return Err(format!(

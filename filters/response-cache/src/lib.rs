@@ -6,7 +6,7 @@
 //! Files: `request` (one request's phases), [`config`], [`key`] (key composition), [`control`]
 //! (`Cache-Control`), [`entry`] (a stored response and its parts), [`index`] (the bounds and LRU), [`store`]
 //! (shared data), `collapse` (requests waiting for the one in flight), `admin` (purge and stats), `replay`
-//! (answers from entries), [`sse`] (terminal events), [`metrics`].
+//! (answers from entries), `memo` (hits the gateway answers by itself), [`sse`] (terminal events), [`metrics`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -22,6 +22,7 @@ pub mod control;
 pub mod entry;
 pub mod index;
 pub mod key;
+mod memo;
 pub mod metrics;
 mod replay;
 mod request;

@@ -89,6 +89,11 @@ impl Metrics {
         );
     }
 
+    /// The id of `response_cache_hits`, if defined.
+    pub fn hit_counter(&self) -> Option<u32> {
+        self.hits.map(|c| c.id())
+    }
+
     /// A response stored, and the index after it.
     pub fn stored(&self, evicted: usize, entries: usize, bytes: u64) {
         bump(self.stored, 1);

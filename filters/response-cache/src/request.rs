@@ -11,6 +11,7 @@ use crate::collapse::{self, Wait, Waiter};
 use crate::control::{self, RequestRule};
 use crate::entry::Entry;
 use crate::key::{self, Hash, Parts};
+use crate::memo;
 use crate::metrics::Outcome;
 use crate::{admin, now_ms, replay, sse, Shared};
 
@@ -104,10 +105,20 @@ fn parts(shared: &Shared, headers: &HeaderSnapshot) -> Parts {
     }
 }
 
+/// The callback deciding a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// The request headers callback (`body_less`: the request has no body).
+    Headers { body_less: bool },
+    /// The final request body callback.
+    FinalBody,
+}
+
 impl CacheRequest {
     /// Decides a request whose key is known: answer a fresh entry, or forward (leading or waiting when
-    /// collapsing applies). `can_wait`: the callback may pause until the tick answers or resumes the request (the
-    /// headers of a request without a body, or the final body callback of one with a body).
+    /// collapsing applies). The callback may pause until the tick answers or resumes the request (`can_wait`)
+    /// in the headers of a request without a body and in the final body callback of one with a body; a hit in
+    /// the former is declared to the gateway ([`memo::declare`]).
     fn decide(
         &mut self,
         shared: &Rc<Shared>,
@@ -115,8 +126,9 @@ impl CacheRequest {
         parts: &Parts,
         rule: RequestRule,
         head: bool,
-        can_wait: bool,
+        at: At,
     ) -> Action {
+        let can_wait = at != At::Headers { body_less: false };
         let hash = key::compose(&readable, parts);
         let now = now_ms();
         let mut plan = Plan {
@@ -138,15 +150,19 @@ impl CacheRequest {
                 return Action::Continue;
             }
         };
-        match shared.store().lookup(&hash) {
-            Ok(Some((entry, slot))) => {
+        match shared.store().lookup_with_keys(&hash) {
+            Ok(Some((entry, slot, keys))) => {
                 let fresh =
                     entry.expires_ms > now && max_age_ms.is_none_or(|max| now.saturating_sub(entry.stored_ms) <= max);
                 if fresh {
                     shared.metrics.outcome(Outcome::Hit);
                     shared.touch(slot, entry.generation, now);
                     self.phase = Phase::Off;
-                    return replay::answer(&shared.rules, &entry, head, now);
+                    let action = replay::answer(&shared.rules, &entry, head, now);
+                    if at == (At::Headers { body_less: true }) {
+                        memo::declare(shared, &entry, keys, max_age_ms);
+                    }
+                    return action;
                 }
                 plan.outcome = Outcome::Expired;
             }
@@ -301,7 +317,7 @@ impl HttpFilter for CacheRequest {
             return Action::Continue;
         }
         let body_less = end_of_stream;
-        self.decide(&shared, readable, &parts, rule, method == "HEAD", body_less)
+        self.decide(&shared, readable, &parts, rule, method == "HEAD", At::Headers { body_less })
     }
 
     fn on_request_body(&mut self, body: Body, end_of_stream: bool) -> Action {
@@ -326,7 +342,7 @@ impl HttpFilter for CacheRequest {
         parts.stream |= stream;
         // The final body callback may pause: the gateway then holds the whole body until the tick answers the
         // request from the cache or resumes it.
-        self.decide(&shared, readable, &parts, rule, false, true)
+        self.decide(&shared, readable, &parts, rule, false, At::FinalBody)
     }
 
     fn on_response_headers(&mut self, headers: Headers, end_of_stream: bool) -> Action {

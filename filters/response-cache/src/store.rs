@@ -123,25 +123,35 @@ impl<'a> Store<'a> {
 
     /// The entry stored for `hash`, whole, and its slot, if any (expired ones included: the caller decides).
     pub fn lookup(&self, hash: &Hash) -> Result<Option<(Entry, u32)>, StoreError> {
-        let Some((dir, _)) = shared::get_bytes(&self.dir_key(hash))? else { return Ok(None) };
+        Ok(self.lookup_with_keys(hash)?.map(|(entry, slot, _)| (entry, slot)))
+    }
+
+    /// [`Store::lookup`], with the shared data keys the entry was read from (its directory and its parts).
+    pub fn lookup_with_keys(&self, hash: &Hash) -> Result<Option<(Entry, u32, Vec<String>)>, StoreError> {
+        let dir_key = self.dir_key(hash);
+        let Some((dir, _)) = shared::get_bytes(&dir_key)? else { return Ok(None) };
         let Some((_, slot, generation)) = decode_dir(&dir).into_iter().find(|(h, _, _)| h == hash) else {
             return Ok(None);
         };
-        let Some((first, _)) = shared::get_bytes(&self.part_key(slot, 0))? else { return Ok(None) };
+        let first_key = self.part_key(slot, 0);
+        let Some((first, _)) = shared::get_bytes(&first_key)? else { return Ok(None) };
         let Some(head) = entry::decode_head(&first) else { return Ok(None) };
         if head.entry.generation != generation || head.entry.hash != *hash {
             return Ok(None);
         }
+        let mut keys = vec![dir_key, first_key];
         let mut entry = head.entry;
         for part in 1..head.parts {
-            let Some((bytes, _)) = shared::get_bytes(&self.part_key(slot, part))? else { return Ok(None) };
+            let key = self.part_key(slot, part);
+            let Some((bytes, _)) = shared::get_bytes(&key)? else { return Ok(None) };
             let Some(body) = entry::decode_part(&bytes, generation) else { return Ok(None) };
             entry.body.extend_from_slice(body);
+            keys.push(key);
         }
         if entry.body.len() != head.body_len {
             return Ok(None);
         }
-        Ok(Some((entry, slot)))
+        Ok(Some((entry, slot, keys)))
     }
 
     /// Reads, changes and writes the index with compare-and-swap; `change` may run several times.

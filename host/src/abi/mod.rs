@@ -5,6 +5,7 @@
 pub mod callout;
 pub mod header_map;
 pub mod hostcalls;
+pub mod memo;
 pub mod memory;
 pub mod shared;
 pub mod state;

@@ -220,6 +220,9 @@ pub struct StreamData {
     pub local_response: Option<LocalResponse>,
     /// `proxy_close_stream` was called.
     pub close: bool,
+    /// The filter declared the local response it sends from `on_request_headers` memoizable
+    /// (`weir.memoize_response`).
+    pub memo: Option<Box<super::memo::MemoDraft>>,
     /// `proxy_continue_stream(HTTP_REQUEST)` was called (while the request is paused).
     pub resume_request: bool,
     /// `proxy_continue_stream(HTTP_RESPONSE)` was called (while the response is paused).

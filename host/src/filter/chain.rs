@@ -1,6 +1,7 @@
 //! Running a route's chain on one request: request callbacks in chain order, response callbacks in
 //! reverse, and `on_log` / `on_done` / `on_delete` for every context when the stream ends.
 
+use super::memo::MemoAnswer;
 use super::{Attachment, VmSlot, WorkerFilters};
 use crate::abi::stream::{Headers, LocalResponse, RequestInfo};
 use crate::config::FailurePolicy;
@@ -24,6 +25,11 @@ struct OpenContext {
 }
 
 impl ChainStreams {
+    /// Whether any of filters `0..upto` has a context open (sees a response in its callbacks).
+    pub fn any_open(&self, upto: usize) -> bool {
+        self.contexts.iter().take(upto).any(Option::is_some)
+    }
+
     /// The context attachment `i` opened, if any: its slot, the VM generation, and the context id.
     pub(super) fn context(&self, i: usize) -> Option<(Arc<Mutex<VmSlot>>, u64, u32)> {
         self.contexts.get(i)?.as_ref().map(|c| (c.slot.clone(), c.generation, c.id))
@@ -73,6 +79,14 @@ pub enum RequestVerdict {
         /// The response.
         response: LocalResponse,
         /// Filters `0..upto` see the local response in their response callbacks.
+        upto: usize,
+    },
+    /// Answer with a memoized local response of the filter before `upto` ([`super::memo`]); response callbacks
+    /// run for filters before `upto` (the answering filter has no context for this request).
+    Memoized {
+        /// The answer.
+        answer: MemoAnswer,
+        /// Filters `0..upto` see it in their response callbacks.
         upto: usize,
     },
     /// A filter failed (fail closed) or asked for something the host cannot do.
@@ -180,6 +194,8 @@ enum Decided {
 
 enum Step {
     Done(Decided),
+    /// A request answered from a memo of the attachment, without entering its VM.
+    Memoized(MemoAnswer),
     /// Paused: wait on this signal, then look at context `id` again.
     Paused(oneshot::Receiver<()>, u32),
 }
@@ -188,6 +204,7 @@ impl Step {
     async fn decide(self, a: &Attachment, request: bool) -> Decided {
         match self {
             Step::Done(d) => d,
+            Step::Memoized(answer) => Decided::Respond(answer.to_local()),
             Step::Paused(rx, id) => wait_resume(a, rx, id, request).await,
         }
     }
@@ -255,6 +272,14 @@ fn step(
     if slot.ready(filters.plan()).is_none() {
         return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
     }
+    // A request without a body that agrees with a memoized answer of this attachment gets it without a context.
+    if request && eos && streams.contexts.get(i).is_none_or(Option::is_none) {
+        if let (Some(info), Some(table)) = (info, slot.memos.get_mut(a.root)) {
+            if let Some(answer) = table.answer(&headers, info) {
+                return Step::Memoized(answer);
+            }
+        }
+    }
     let generation = slot.generation;
     let root = slot.roots.get(a.root).copied();
     let Some(vm) = slot.vm.as_mut() else {
@@ -294,6 +319,13 @@ fn step(
         }
         Ok((outcome, headers)) => {
             if let Some(local) = outcome.local_response {
+                let memo = slot.vm.as_mut().and_then(|vm| vm.take_memo(id));
+                if let (Some(draft), Some(info), true) = (memo, info, request && eos) {
+                    if slot.memos.len() <= a.root {
+                        slot.memos.resize_with(a.root + 1, Default::default);
+                    }
+                    slot.memos[a.root].insert(draft, info.route.clone(), &local, i == 0, info.cluster.is_some());
+                }
                 return Step::Done(Decided::Respond(local));
             }
             if outcome.close {
@@ -355,6 +387,9 @@ pub async fn run_request_headers_from(
         let decided = match step(filters, info, a, i, streams, headers, eos, true) {
             Step::Paused(signal, id) if body_follows && !eos && a.allow_on_headers_stop_iteration => {
                 return RequestStart::Paused(PausedHeaders { at: i, id, signal, before, request: true });
+            }
+            Step::Memoized(answer) => {
+                return RequestStart::Decided(RequestVerdict::Memoized { answer, upto: i + 1 });
             }
             step => step.decide(a, true).await,
         };

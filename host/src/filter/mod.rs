@@ -9,6 +9,7 @@ mod callout;
 mod chain;
 mod events;
 mod manual;
+pub mod memo;
 
 pub use body::{BodyChain, BodyVerdict, MAX_BUFFERED_BODY};
 pub(crate) use callout::CalloutTicket;
@@ -258,6 +259,8 @@ pub struct VmSlot {
     inbox: Option<tokio::sync::mpsc::UnboundedReceiver<u32>>,
     /// This slot, for callout answers to find it.
     me: std::sync::Weak<Mutex<VmSlot>>,
+    /// Memoized local responses, by root (attachment) index; emptied when the VM is replaced.
+    memos: Vec<memo::MemoTable>,
 }
 
 impl VmSlot {
@@ -300,6 +303,7 @@ impl VmSlot {
                     self.vm = Some(vm);
                     self.roots = roots;
                     self.generation += 1;
+                    self.memos.clear();
                     self.retry_at = None;
                 }
                 Err((_, e)) => {
@@ -349,6 +353,18 @@ pub struct Attachment {
     tag: Arc<str>,
 }
 
+impl Attachment {
+    /// A memoized answer of this attachment, the first of its chain, for a request without a body that has not
+    /// been through the gateway's request policy ([`memo::MemoTable::answer_early`]); none while its VM is down.
+    pub fn early_answer(&self, request: &crate::abi::memo::ClientRequest<'_>, route: &str) -> Option<memo::MemoAnswer> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.vm.as_ref().is_none_or(Vm::failed) {
+            return None;
+        }
+        slot.memos.get_mut(self.root)?.answer_early(request, route)
+    }
+}
+
 impl WorkerFilters {
     /// Starts this worker's VMs.
     pub fn new(plan: Arc<FilterPlan>, worker: usize) -> Result<WorkerFilters, FilterSetupError> {
@@ -376,6 +392,7 @@ impl WorkerFilters {
                     mailbox,
                     inbox: Some(inbox),
                     me: me.clone(),
+                    memos: Vec::new(),
                 })
             }));
         }

@@ -224,6 +224,13 @@ async fn request_phase(ctx: Ctx, request: Request) -> (ChainStreams, RequestEnd)
             let client = through_response_headers(&filters, &chain, &mut streams, local, upto).await;
             return (streams, RequestEnd::Answered(client));
         }
+        RequestVerdict::Memoized { answer, upto } => {
+            let response = answer.to_local();
+            info.live.set_code_details(response.details.clone());
+            let local = ClientResponse::local(&response);
+            let client = through_response_headers(&filters, &chain, &mut streams, local, upto).await;
+            return (streams, RequestEnd::Answered(client));
+        }
         RequestVerdict::Fail { filter, detail } => return (streams, RequestEnd::Answered(failed(&filter, detail))),
     };
     let mut upstream = UpstreamRequest::from_view(&view);

@@ -27,6 +27,25 @@ static HOP_BY_HOP: [&HeaderName; 7] = [
     &header::UPGRADE,
 ];
 
+/// Whether the gateway's request policy on a proxied route may set, change or remove header `name` before
+/// the filters see the request: the hop-by-hop headers (and `te`), `host`, the forwarding headers, the request
+/// id and `traceparent`. Every other header reaches the first filter as the client sent it, unless the client's
+/// `Connection` header names it ([`connection_names_headers`]).
+pub fn set_by_policy(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name)
+        || [&header::TE, &header::HOST, &X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_REQUEST_ID, &TRACEPARENT]
+            .contains(&name)
+}
+
+/// Whether the `Connection` header names headers to remove (anything but `keep-alive` and `close`).
+pub fn connection_names_headers(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes().split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|token| {
+            !token.is_empty() && !token.eq_ignore_ascii_case(b"close") && !token.eq_ignore_ascii_case(b"keep-alive")
+        })
+    })
+}
+
 /// Removes the hop-by-hop headers of RFC 9110 section 7.6.1, and every header the `Connection` header
 /// names. `te: trailers` is kept: it is how gRPC clients ask for trailers end to end.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {

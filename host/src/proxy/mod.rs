@@ -231,6 +231,12 @@ impl Pipeline {
         };
         completion.route = Some(route.name.clone());
         let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
+        if let Some(first) = chain.and_then(<[Attachment]>::first) {
+            // No filter has seen this request, so none reads `response.code_details`: it is left unset.
+            if let Some(memo) = early_memo(first, &req, route, conn.tls) {
+                return answer(memo.status, memo.headers, memo.body, completion);
+            }
+        }
         match &route.action {
             Action::Direct { status, headers, body } => match (chain, &self.filters) {
                 (Some(chain), Some(filters)) => {
@@ -466,6 +472,11 @@ impl Pipeline {
             RequestVerdict::Respond { response, upto } => {
                 Err(self.reply_through_chain(route, chain, streams, response, upto, completion).await)
             }
+            RequestVerdict::Memoized { answer, upto } => {
+                completion.code_details(answer.details.to_string());
+                let head = (answer.status, answer.headers, answer.body);
+                Err(self.respond_through_chain(route, chain, streams, head, upto, completion).await)
+            }
             RequestVerdict::Fail { filter, detail } => {
                 completion.filter_streams = Some(streams);
                 Err(error_response(&ProxyError::filter(&route.name, &filter, detail), completion))
@@ -500,6 +511,10 @@ impl Pipeline {
         mut completion: Completion,
     ) -> Response<ResponseBody> {
         let Some(filters) = &self.filters else { return direct_response(status, &headers, &body, completion) };
+        if !streams.any_open(upto) {
+            completion.filter_streams = Some(streams);
+            return answer(status, headers, body, completion);
+        }
         let view = filters::response_headers(status, std::mem::take(&mut headers));
         let verdict = run_response_headers(filters, chain, &mut streams, view, body.is_empty(), upto).await;
         completion.filter_streams = Some(streams);
@@ -510,7 +525,7 @@ impl Pipeline {
                 return error_response(&ProxyError::filter(&route.name, &filter, detail), completion)
             }
         }
-        direct_response(status, &headers, &body, completion)
+        answer(status, headers, body, completion)
     }
 }
 
@@ -582,6 +597,38 @@ fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
         .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
 }
 
+/// The first filter's memoized answer to a request without a body, before the gateway's request policy (see
+/// [`crate::filter::memo`]); never for a request whose `Connection` header names headers the policy would remove
+/// on a proxied route.
+fn early_memo(
+    first: &Attachment,
+    req: &Request<Incoming>,
+    route: &Route,
+    tls: bool,
+) -> Option<crate::filter::memo::MemoAnswer> {
+    use http_body::Body as _;
+    if !req.body().is_end_stream() {
+        return None;
+    }
+    let proxied = matches!(route.action, Action::Cluster(_));
+    if proxied && headers::connection_names_headers(req.headers()) {
+        return None;
+    }
+    let host = req.headers().get(http::header::HOST).map(HeaderValue::as_bytes);
+    let authority = match (&route.host_rewrite, proxied) {
+        (Some(rewrite), true) => Some(rewrite.as_bytes()),
+        _ => host.or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes())),
+    };
+    let request = crate::abi::memo::ClientRequest {
+        method: req.method(),
+        path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        authority: authority.unwrap_or_default(),
+        tls,
+        headers: req.headers(),
+    };
+    first.early_answer(&request, &route.name)
+}
+
 /// A filter's local response, as is.
 fn local_reply(local: &LocalResponse, completion: Completion) -> Response<ResponseBody> {
     completion.code_details(local.details.clone());
@@ -626,13 +673,23 @@ fn direct_response(
     status: StatusCode,
     headers: &http::HeaderMap,
     body: &Bytes,
+    completion: Completion,
+) -> Response<ResponseBody> {
+    answer(status, headers.clone(), body.clone(), completion)
+}
+
+/// [`direct_response`] with the head and body moved in.
+fn answer(
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
     mut completion: Completion,
 ) -> Response<ResponseBody> {
     completion.status = status.as_u16();
     let request_id = completion.request_id.clone();
-    let mut resp = Response::new(Observed::new(full(body.clone()), completion));
+    let mut resp = Response::new(Observed::new(full(body), completion));
     *resp.status_mut() = status;
-    *resp.headers_mut() = headers.clone();
+    *resp.headers_mut() = headers;
     resp.headers_mut().insert(headers::X_REQUEST_ID.clone(), request_id);
     resp
 }

@@ -79,6 +79,7 @@ pub struct Metrics {
     filter_counters: OnceLock<Family<Labels, Counter>>,
     filter_gauges: OnceLock<Family<Labels, Gauge>>,
     filter_histograms: OnceLock<HistogramFamily>,
+    memo_answers: OnceLock<Family<Labels, Counter>>,
 }
 
 impl Default for Metrics {
@@ -164,6 +165,7 @@ impl Metrics {
             filter_counters: OnceLock::new(),
             filter_gauges: OnceLock::new(),
             filter_histograms: OnceLock::new(),
+            memo_answers: OnceLock::new(),
         }
     }
 
@@ -202,6 +204,21 @@ impl Metrics {
             family
         });
         family.get_or_create(&filter_labels(module, name)).clone()
+    }
+
+    /// Answers the worker sent from a filter's memoized local response without entering its VM, by module and
+    /// route (`weir_filter_memo_answers_total{filter, route}`).
+    pub fn filter_memo_answers(&self, module: &str, route: &str) -> Counter {
+        let family = self.memo_answers.get_or_init(|| {
+            let family = Family::default();
+            self.register_late(
+                "filter_memo_answers",
+                "Answers sent from a filter's memoized local response without entering its VM, by module and route",
+                &family,
+            );
+            family
+        });
+        family.get_or_create(&vec![("filter", label_value(module)), ("route", label_value(route))]).clone()
     }
 
     /// The Prometheus text exposition of every metric.

@@ -639,6 +639,11 @@ impl Vm {
         Some(if request { s.request_headers.clone() } else { s.response_headers.clone() })
     }
 
+    /// Takes the memo the stream's request headers callback declared (`weir.memoize_response`), if any.
+    pub fn take_memo(&mut self, id: u32) -> Option<Box<crate::abi::memo::MemoDraft>> {
+        self.store.data_mut().streams.get_mut(&id)?.memo.take()
+    }
+
     /// Takes what a callback asked for on a stream (local response, close) outside its own callback.
     pub fn take_stream_outcome(&mut self, id: u32) -> Outcome {
         self.take_outcome(id, 0)

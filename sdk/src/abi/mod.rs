@@ -15,16 +15,19 @@
 //! - Property values have fixed encodings: [`encode_i64`], [`encode_u64`], [`encode_bool`], [`encode_f64`],
 //!   [`encode_map`] and [`encode_list`], read back with [`decode_i64`], [`decode_u64`], [`decode_bool`],
 //!   [`decode_f64`], [`decode_pairs`] and [`decode_list`].
+//! - Weir's foreign function `weir.memoize_response` takes a [`MemoSpec`] as JSON.
 //!
 //! All integers that cross the boundary are little-endian.
 
 mod enums;
+mod memo;
 mod pairs;
 mod path;
 mod value;
 mod version;
 
 pub use enums::{Action, BufferType, LogLevel, MapType, MetricType, PeerType, Status, StreamType, UnknownValue};
+pub use memo::{MemoAge, MemoSpec, MEMOIZE_RESPONSE};
 pub use pairs::{decode_pairs, encode_pairs, Pair, PairsError, MAX_PAIRS, MAX_PAIRS_BYTES};
 pub use path::{join_path, split_path};
 pub use value::{

@@ -79,6 +79,39 @@ pub fn close() {
     }
 }
 
+/// Tells Weir that the local response this `on_request_headers` sends (before or after this call) answers every
+/// request without a body that agrees with this one on what `spec` names (headers, filter-set properties, the
+/// shared data read), until `spec.expires_unix_ms`: Weir then sends it by itself to such requests, without
+/// entering the VM, and hands one back to the filter every `revalidate_ms` (the foreign function
+/// `weir.memoize_response`; docs/filters.md, "Memoized answers").
+///
+/// Call it only when nothing else decided the answer: whatever the filter would do for those requests (its
+/// other callbacks, logs, shared data writes) does not happen for the answers Weir sends, except the counter
+/// increments `spec.counters` names. Returns whether the host took it: `false` on hosts without it (Envoy) or
+/// outside `on_request_headers` of a request without a body.
+///
+/// ```no_run
+/// use weir_sdk::abi::MemoSpec;
+/// let now = weir_sdk::time::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+/// weir_sdk::http::send_response(200, &[], b"cached\n");
+/// weir_sdk::http::memoize_response(&MemoSpec {
+///     headers: vec![":method".into(), ":path".into()],
+///     expires_unix_ms: now.as_millis() as u64 + 10_000,
+///     ..MemoSpec::default()
+/// });
+/// ```
+pub fn memoize_response(spec: &crate::abi::MemoSpec) -> bool {
+    let Ok(args) = serde_json::to_vec(spec) else { return false };
+    match raw::call_foreign_function(crate::abi::MEMOIZE_RESPONSE.as_bytes(), &args) {
+        Ok(_) => true,
+        Err(crate::abi::Status::NotFound) => false,
+        Err(status) => {
+            report("memoize_response", status);
+            false
+        }
+    }
+}
+
 /// Asks the host to choose the route again after this filter changed the request headers (the foreign function
 /// `clear_route_cache`). Only meaningful in [`on_request_headers`](crate::HttpFilter::on_request_headers).
 ///

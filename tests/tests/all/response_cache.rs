@@ -599,3 +599,95 @@ async fn purge_by_exact_key_and_prefix_with_the_token() {
     assert_eq!(origin.requests(), before + 3, "purge requests never went upstream");
     assert_eq!(counter(&gw, "response_cache_purged").await, 3);
 }
+
+/// `weir_filter_memo_answers_total` of route `route`.
+async fn memo_answers(gw: &TestGateway, route: &str) -> u64 {
+    gw.metric("weir_filter_memo_answers_total", &format!("route=\"{route}\"")).await
+}
+
+/// Hits of requests without a body are memoized on Weir (`weir.memoize_response`): after the filter's first hit
+/// on a worker, the gateway answers the same requests by itself, counting them in the filter's hit counter, with
+/// HIT and a live `Age`; a request that differs in anything that decided the hit goes to the filter, and a
+/// purge, a refresh or the entry's expiry ends the memo. `"memoize": false` turns it off.
+#[tokio::test]
+async fn hits_are_answered_by_the_gateway_until_what_decided_them_changes() {
+    let origin = Origin::start().await;
+    let memo = json!({"namespace": "memo", "memoize_revalidate_ms": 60000, "key": {"headers": ["x-lang"]},
+                      "purge": {"path": "/_cache/purge", "token": TOKEN}});
+    let gw = gateway(
+        origin.addr,
+        vec![
+            route("off", "/off", json!([cache(json!({"namespace": "off", "memoize": false}))])),
+            route("short", "/short", json!([cache(json!({"namespace": "short", "ttl_seconds": 1}))])),
+            route("memo", "/", json!([cache(memo)])),
+        ],
+    )
+    .await;
+    assert_eq!(look(&gw, "/m", &[]).await.0, "MISS");
+    for _ in 0..20 {
+        assert_eq!(look(&gw, "/m", &[]).await, ("HIT".to_string(), "n=1 /m".to_string()));
+    }
+    // Two workers: the first hit on each goes through the filter, which memoizes it.
+    let answered = memo_answers(&gw, "memo").await;
+    assert!((18..=19).contains(&answered), "{answered} of 20 hits answered by the gateway");
+    assert_eq!(gw.filter_counter("response_cache_hits", |n| n >= 20).await, 20, "every hit counted once");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = get(&gw, "/m", &[]).await;
+    assert_eq!((later.header("x-cache-status"), later.header("age")), ("HIT", "1"), "the Age goes on");
+
+    // What decided the hit: the key's header, Cache-Control, the bypass header, the method, the path.
+    let before = (memo_answers(&gw, "memo").await, origin.requests());
+    // (method, path, headers, X-Cache-Status)
+    let table: &[(&str, &str, Pairs, &str)] = &[
+        ("GET", "/m", &[("x-lang", "fr")], "MISS"),
+        ("GET", "/m", &[("cache-control", "max-age=0")], "BYPASS"),
+        ("GET", "/m", &[("x-cache-bypass", "1")], "BYPASS"),
+        ("HEAD", "/m", &[], "MISS"),
+        ("GET", "/m?other", &[], "MISS"),
+    ];
+    for (method, path, headers, want) in table {
+        let reply = call(gw.main(), &Proto::H1, request(method, "api.test", path, headers, "", &Proto::H1))
+            .await
+            .expect("request");
+        assert_eq!(reply.header("x-cache-status"), *want, "{method} {path} {headers:?}");
+    }
+    assert_eq!(memo_answers(&gw, "memo").await, before.0, "none of these was answered by the gateway");
+    assert_eq!(origin.requests(), before.1 + 5, "each went upstream");
+
+    // The refresh (the second row) replaced the entry: the memo went with it, and the next hits carry the new answer.
+    let fresh = format!("n={} /m", before.1 + 2);
+    for _ in 0..4 {
+        assert_eq!(look(&gw, "/m", &[]).await, ("HIT".to_string(), fresh.clone()));
+    }
+    // `Connection: x-lang` has the gateway drop `x-lang` before the filter sees the request: the plain entry's
+    // hit, answered by the gateway after the first on each worker (past the early check, which leaves such
+    // requests to the chain).
+    let dropped = [("connection", "x-lang"), ("x-lang", "fr")];
+    let before_dropped = memo_answers(&gw, "memo").await;
+    for _ in 0..10 {
+        assert_eq!(look(&gw, "/m", &dropped).await, ("HIT".to_string(), fresh.clone()));
+    }
+    assert!(memo_answers(&gw, "memo").await >= before_dropped + 8);
+    // A purge removes the entry (and its `x-lang: fr` variant, the same readable key): the memo goes too.
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("authorization", auth.as_str())];
+    let purge = request("POST", "api.test", "/_cache/purge?key=GET%20api.test%2Fm", &headers, "", &Proto::H1);
+    assert_eq!(call(gw.main(), &Proto::H1, purge).await.expect("purge").json()["purged"], 2);
+    assert_eq!(look(&gw, "/m", &[]).await.0, "MISS");
+
+    // Expiry ends the memo with the entry.
+    assert_eq!(look(&gw, "/short", &[]).await.0, "MISS");
+    for _ in 0..6 {
+        assert_eq!(look(&gw, "/short", &[]).await.0, "HIT");
+    }
+    assert!(memo_answers(&gw, "short").await >= 4);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(look(&gw, "/short", &[]).await.0, "EXPIRED");
+
+    // Off: every hit goes through the filter.
+    assert_eq!(look(&gw, "/off", &[]).await.0, "MISS");
+    for _ in 0..6 {
+        assert_eq!(look(&gw, "/off", &[]).await.0, "HIT");
+    }
+    assert_eq!(memo_answers(&gw, "off").await, 0);
+}

@@ -6,6 +6,7 @@
 //! | `compress` | any bytes | the zlib stream (RFC 1950, default level) | the same |
 //! | `uncompress` | a zlib stream | the bytes, at most [`MAX_UNCOMPRESSED_BYTES`] | the same, unbounded |
 //! | `clear_route_cache` | ignored | none | the same |
+//! | `weir.memoize_response` | a `MemoSpec` as JSON | none | absent (`NOT_FOUND`) |
 //!
 //! - Every other name gets `NOT_FOUND`, among them Envoy's `declare_property`, `set_envoy_filter_state`,
 //!   `verify_signature` and the CEL `expr_create` / `expr_evaluate` / `expr_delete`.
@@ -19,13 +20,14 @@
 //! - `clear_route_cache` marks the acting HTTP stream's request: once the request callbacks are done, the
 //!   proxy chooses the route again from the headers as the filters left them. It answers OK everywhere, as
 //!   Envoy does (outside a stream there is nothing to mark).
+//! - `weir.memoize_response` records what the local response the callback sends depends on (`memoize`).
 
 use super::status;
 use crate::abi::memory;
 use crate::abi::state::VmState;
 use flate2::{Compression, Decompress, FlushDecompress};
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::Status;
+use weir_sdk::abi::{Status, MEMOIZE_RESPONSE};
 
 /// The most bytes `uncompress` produces (16 MiB, the most a filter may hold of a body).
 pub const MAX_UNCOMPRESSED_BYTES: usize = 16 << 20;
@@ -39,6 +41,10 @@ fn dispatch(c: &mut Caller<'_, VmState>, name: &[u8], args: &[u8]) -> Result<Opt
         b"uncompress" => uncompress(args, MAX_UNCOMPRESSED_BYTES).map(Some),
         b"clear_route_cache" => {
             clear_route_cache(c);
+            Ok(None)
+        }
+        name if name == MEMOIZE_RESPONSE.as_bytes() => {
+            super::memoize::record(c.data_mut(), args)?;
             Ok(None)
         }
         _ => Err(Status::NotFound),
@@ -255,5 +261,83 @@ mod tests {
         g.store.data_mut().current_context = 3;
         assert_eq!(g.call("proxy_clear_route_cache", &[]), 0, "the ABI 0.1.0 call does the same");
         assert!(second.live.take_route_cache_cleared() && !first.live.take_route_cache_cleared());
+    }
+
+    #[test]
+    fn memoize_response_records_the_inputs_of_the_acting_request() {
+        use crate::abi::header_map::Headers;
+        use crate::abi::memo::Values;
+        use crate::abi::stream::Phase;
+        use weir_sdk::abi::MetricType;
+
+        let host = host();
+        host.data.set("vm", b"entry", b"v", 0).expect("set");
+        let hits = host.filter_metrics.define(MetricType::Counter, "hits", "test").expect("counter");
+        let gauge = host.filter_metrics.define(MetricType::Gauge, "g", "test").expect("gauge");
+        let mut g = Guest::new(CALLS, host.clone(), "vm");
+        let mut map = http::HeaderMap::new();
+        map.append("accept", "a".parse().expect("value"));
+        map.append("accept", "b".parse().expect("value"));
+        let request = Headers::request(b"api.test", "/p?q=1", &http::Method::GET, false, map);
+        let live = info();
+        live.live.with_properties(|p| p.insert(b"weir.consumer".to_vec(), b"ada".to_vec()));
+        let state = g.store.data_mut();
+        state.roots = vec![1];
+        let stream = StreamData { root: 1, info: Some(live), request_headers: request, ..StreamData::default() };
+        state.streams.insert(2, stream);
+        state.current_context = 2;
+
+        let spec = |extra: &str| {
+            format!(
+                r#"{{"headers": [":path", "accept", "pragma"], "properties": ["weir.consumer", "weir.tenant"],
+                   "shared_data": ["entry", "absent"], "expires_unix_ms": 99999999999999,
+                   "counters": [[{hits}, 1]]{extra}}}"#
+            )
+        };
+        assert_eq!(call(&mut g, MEMOIZE_RESPONSE.as_bytes(), spec("").as_bytes()), Ok(Vec::new()));
+        let draft = g.store.data_mut().streams.get_mut(&2).and_then(|s| s.memo.take()).expect("recorded");
+        let values: Vec<Values> = draft.inputs.iter().map(|(_, v)| v.clone()).collect();
+        assert_eq!(
+            values,
+            [
+                Values::Pseudo(Some(bytes::Bytes::from_static(b"/p?q=1"))),
+                Values::Header(vec!["a".parse().expect("value"), "b".parse().expect("value")]),
+                Values::Header(Vec::new()),
+            ]
+        );
+        assert_eq!(
+            draft.properties,
+            [(b"weir.consumer".to_vec(), Some(b"ada".to_vec())), (b"weir.tenant".to_vec(), None)]
+        );
+        assert_eq!(draft.shared_data, [(b"entry".to_vec(), host.data.cas("vm", b"entry")), (b"absent".to_vec(), 0)]);
+        assert_eq!(draft.counters.len(), 1);
+
+        // (arguments, why refused)
+        let bad = Err(Status::BadArgument as i32);
+        let table: Vec<(String, &str)> = vec![
+            ("not json".into(), "not JSON"),
+            (r#"{"headers": []}"#.into(), "no expiry"),
+            (spec(r#", "typo": 1"#), "an unknown field"),
+            (spec("").replace(r#""pragma""#, r#""bad name""#), "a name no header can have"),
+            (spec("").replace(r#""weir.tenant""#, r#""request.path""#), "an Envoy attribute"),
+            (spec("").replace(&format!("[[{hits}, 1]]"), &format!("[[{gauge}, 1]]")), "a gauge"),
+            (spec("").replace(&format!("[[{hits}, 1]]"), "[[4000, 1]]"), "an unknown counter"),
+            (
+                format!(
+                    r#"{{"headers": {:?}, "expires_unix_ms": 1}}"#,
+                    (0..65).map(|n| format!("x-{n}")).collect::<Vec<_>>()
+                ),
+                "more than MAX_INPUTS inputs",
+            ),
+        ];
+        for (args, why) in &table {
+            assert_eq!(call(&mut g, MEMOIZE_RESPONSE.as_bytes(), args.as_bytes()), bad, "{why}");
+        }
+        let stream = g.store.data_mut().streams.get_mut(&2).expect("stream");
+        assert!(stream.memo.is_none(), "a refused call records nothing");
+        stream.phase = Phase::ResponseHeaders;
+        assert_eq!(call(&mut g, MEMOIZE_RESPONSE.as_bytes(), spec("").as_bytes()), bad, "outside request headers");
+        g.store.data_mut().current_context = 0;
+        assert_eq!(call(&mut g, MEMOIZE_RESPONSE.as_bytes(), spec("").as_bytes()), bad, "outside a stream");
     }
 }

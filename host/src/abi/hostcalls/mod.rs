@@ -7,6 +7,7 @@ mod foreign;
 mod headers;
 mod http_call;
 mod log;
+mod memoize;
 mod metrics;
 mod properties;
 mod queue;

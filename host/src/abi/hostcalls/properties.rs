@@ -11,7 +11,7 @@
 
 mod attributes;
 
-pub use attributes::{resolve, PropertySource};
+pub use attributes::{is_attribute_name, resolve, PropertySource};
 
 use super::status;
 use crate::abi::memory;

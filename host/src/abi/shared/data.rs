@@ -65,6 +65,25 @@ impl SharedData {
         by_vm.get(vm_id)?.get(key).map(|e| (e.value.clone(), e.cas))
     }
 
+    /// A number that changes whenever any value is written (the last CAS handed out): equal readings mean
+    /// nothing was written in between.
+    pub fn version(&self) -> u32 {
+        self.next_cas.load(Ordering::Acquire)
+    }
+
+    /// The CAS of `key` (0: never written).
+    pub fn cas(&self, vm_id: &str, key: &[u8]) -> u32 {
+        let by_vm = lock(&self.by_vm);
+        by_vm.get(vm_id).and_then(|keys| keys.get(key)).map_or(0, |e| e.cas)
+    }
+
+    /// Whether every `(key, cas)` still holds (0: the key is still absent), under one lock.
+    pub fn unchanged(&self, vm_id: &str, keys: &[(Vec<u8>, u32)]) -> bool {
+        let by_vm = lock(&self.by_vm);
+        let values = by_vm.get(vm_id);
+        keys.iter().all(|(key, cas)| values.and_then(|v| v.get(key.as_slice())).map_or(0, |e| e.cas) == *cas)
+    }
+
     /// Stores `value` under `key`.
     ///
     /// - `cas == 0` stores unconditionally; a non-zero `cas` must equal the stored CAS, else

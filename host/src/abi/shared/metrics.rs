@@ -127,6 +127,14 @@ impl FilterMetrics {
         Ok(id)
     }
 
+    /// The counter behind `id`: `NOT_FOUND` for an unknown id, `BAD_ARGUMENT` for a gauge or histogram.
+    pub fn counter(&self, id: u32) -> Result<Counter, Status> {
+        match self.handle(id)? {
+            Handle::Counter(c) => Ok(c),
+            _ => Err(Status::BadArgument),
+        }
+    }
+
     /// Adds `delta`: a counter takes only `delta > 0` (else `BAD_ARGUMENT`, as Envoy); a gauge adds it (a
     /// negative delta subtracts); a histogram gets `BAD_ARGUMENT`; an unknown id `NOT_FOUND`.
     pub fn increment(&self, id: u32, delta: i64) -> Result<(), Status> {

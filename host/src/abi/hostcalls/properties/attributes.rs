@@ -202,6 +202,12 @@ fn joined(map: &Headers) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// Whether a one-segment property name reads an attribute ([`resolve`] steps 1 and 3) rather than a value set by
+/// a filter.
+pub fn is_attribute_name(name: &[u8]) -> bool {
+    names_an_attribute(name) || names_an_attribute(name.splitn(2, |b| *b == b'.').next().unwrap_or_default())
+}
+
 fn names_an_attribute(first: &[u8]) -> bool {
     ATTRIBUTES.iter().any(|(name, _)| name[0].as_bytes() == first)
 }
