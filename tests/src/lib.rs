@@ -139,4 +139,15 @@ impl Drop for TestGateway {
 /// Paths of the proxy-wasm test filters in `tests/filters`, built to `wasm32-wasip1` by `build.rs`.
 pub mod filters {
     include!(concat!(env!("OUT_DIR"), "/filters.rs"));
+
+    /// `wasm` with one custom section more (`weir-test` = `1.1.0`): the same filter as another build, with
+    /// another digest, to publish as a new version.
+    pub fn another_build(wasm: &[u8]) -> Vec<u8> {
+        let (name, payload) = (b"weir-test", b"1.1.0");
+        let mut out = wasm.to_vec();
+        out.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
+        out.extend(name);
+        out.extend(payload);
+        out
+    }
 }

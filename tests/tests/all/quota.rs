@@ -265,16 +265,6 @@ async fn quota_counts_exactly_across_two_workers_and_concurrent_clients() {
     assert_eq!(counter(&gw, "quota_refused", |v| v >= 2 * N as u64).await, 2 * N as u64);
 }
 
-/// `wasm` with a custom section appended: another module (another digest) that behaves the same.
-fn another_build(wasm: &[u8]) -> Vec<u8> {
-    let (name, payload) = (b"weir-test", b"1.1.0");
-    let mut out = wasm.to_vec();
-    out.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
-    out.extend(name);
-    out.extend(payload);
-    out
-}
-
 #[tokio::test]
 async fn quota_counters_survive_a_hot_swap_to_a_new_version() {
     let svc = Upstream::start("svc").await;
@@ -288,7 +278,7 @@ async fn quota_counters_survive_a_hot_swap_to_a_new_version() {
         api("PUT", "/api/v1/routes/api".into(), json!({"match": {"path": {"prefix": "/"}}, "cluster": "svc"})).await;
     assert_eq!(status, 200, "{body}");
     let wasm = std::fs::read(filters::QUOTA_WASM).expect("quota.wasm");
-    for (version, bytes) in [("1.0.0", wasm.clone()), ("1.1.0", another_build(&wasm))] {
+    for (version, bytes) in [("1.0.0", wasm.clone()), ("1.1.0", filters::another_build(&wasm))] {
         let (status, body) = gw
             .admin_call("POST", &format!("/api/v1/filters?name=quota&version={version}"), "application/wasm", bytes)
             .await

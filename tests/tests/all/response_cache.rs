@@ -691,3 +691,43 @@ async fn hits_are_answered_by_the_gateway_until_what_decided_them_changes() {
     }
     assert_eq!(memo_answers(&gw, "off").await, 0);
 }
+
+/// A hot swap to a new version of the filter (or a new configuration) starts without memos: the answers of the
+/// version that was replaced are never sent again, while the entries in shared data stay (hits go on).
+#[tokio::test]
+async fn memos_end_with_the_filter_version_that_made_them() {
+    let origin = Origin::start().await;
+    let gw = TestGateway::start(json!({"routes": [], "clusters": []})).expect("gateway");
+    let api = |method: &'static str, path: String, body: Value| {
+        let gw = &gw;
+        async move { gw.admin_call(method, &path, "application/json", body.to_string().into_bytes()).await.expect("admin") }
+    };
+    assert_eq!(api("PUT", "/api/v1/clusters/svc".into(), json!({"endpoints": [origin.addr.to_string()]})).await.0, 200);
+    let (status, body) =
+        api("PUT", "/api/v1/routes/api".into(), json!({"match": {"path": {"prefix": "/"}}, "cluster": "svc"})).await;
+    assert_eq!(status, 200, "{body}");
+    let wasm = std::fs::read(filters::RESPONSE_CACHE_WASM).expect("response_cache.wasm");
+    for (version, bytes) in [("1.0.0", wasm.clone()), ("1.1.0", filters::another_build(&wasm))] {
+        let path = format!("/api/v1/filters?name=response-cache&version={version}");
+        let (status, body) = gw.admin_call("POST", &path, "application/wasm", bytes).await.expect("publish");
+        assert_eq!(status, 201, "{body}");
+    }
+    let attach = |version: &str, header: &str| {
+        json!({"filter": format!("response-cache@{version}"), "configuration": {"status_header": header,
+               "memoize_revalidate_ms": 60000}})
+    };
+    let (status, body) = api("POST", "/api/v1/routes/api/filters".into(), attach("1.0.0", "x-v1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(&gw, "/s", &[]).await.header("x-v1"), "MISS");
+    for _ in 0..6 {
+        assert_eq!(get(&gw, "/s", &[]).await.header("x-v1"), "HIT");
+    }
+    assert!(memo_answers(&gw, "api").await >= 4, "the gateway answered from memos");
+    let (status, body) = api("POST", "/api/v1/routes/api/filters".into(), attach("1.1.0", "x-v2")).await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..6 {
+        let reply = get(&gw, "/s", &[]).await;
+        assert_eq!((reply.header("x-v1"), reply.header("x-v2"), reply.body.as_str()), ("", "HIT", "n=1 /s"));
+    }
+    assert_eq!(origin.requests(), 1);
+}
