@@ -85,6 +85,8 @@ fn refuses_bad_configurations_with_a_reason() {
         (json!({"collapse": {"timeout_ms": 60000}}), "`collapse.timeout_ms`"),
         (json!({"max_entries": 10000, "max_body_bytes": 8388608}), "shared-data keys"),
         (json!({"namespace": "a b"}), "`namespace`"),
+        (json!({"memoize_revalidate_ms": 0}), "`memoize_revalidate_ms` must be 1 to 60000"),
+        (json!({"memoize_revalidate_ms": 60001}), "`memoize_revalidate_ms` must be 1 to 60000"),
         (json!({"nope": 1}), "unknown field `nope`"),
     ];
     for (config, reason) in table {
@@ -434,4 +436,59 @@ fn a_waiting_post_whose_client_left_is_forgotten() {
     assert_eq!((answer.text().as_str(), answer.header("x-cache-status")), ("stored", Some("HIT")));
     assert_eq!(host.metric("response_cache_collapsed"), Some(0));
     assert_eq!(host.metric("response_cache_collapse_timeouts"), Some(0));
+}
+
+#[test]
+fn hits_of_requests_without_a_body_are_declared_to_the_gateway() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use weir_sdk::abi::{MemoAge, MemoSpec};
+
+    let stored_ms = 1_800_000_000_000;
+    for memoize in [true, false] {
+        let config = json!({"memoize": memoize, "key": {"headers": ["x-lang"], "tenant_header": "x-tenant"}});
+        let mut host = host(config);
+        let declared: Rc<RefCell<Vec<MemoSpec>>> = Rc::default();
+        let seen = declared.clone();
+        host.set_foreign_function("weir.memoize_response", move |args| {
+            seen.borrow_mut().push(serde_json::from_slice(args).expect("a MemoSpec"));
+            Ok(Vec::new())
+        });
+        assert_eq!(exchange(&mut host, &[], None, OK, "hello").cache, "MISS");
+        assert!(declared.borrow().is_empty(), "a miss is not declared");
+        host.set_time(UNIX_EPOCH + Duration::from_secs(1_800_000_003));
+        assert_eq!(exchange(&mut host, &[], None, OK, "x").cache, "HIT");
+        assert_eq!(exchange(&mut host, &[("cache-control", "max-age=10")], None, OK, "x").cache, "HIT");
+        if !memoize {
+            assert!(declared.borrow().is_empty(), "`memoize: false` declares nothing");
+            continue;
+        }
+        let specs = declared.borrow();
+        assert_eq!(specs.len(), 2, "each hit is declared");
+        let spec = &specs[0];
+        for name in [
+            ":method",
+            ":path",
+            ":authority",
+            "accept",
+            "pragma",
+            "cache-control",
+            "x-cache-bypass",
+            "x-tenant",
+            "x-lang",
+        ] {
+            assert!(spec.headers.iter().any(|h| h == name), "{name} decides a hit: {:?}", spec.headers);
+        }
+        assert_eq!(spec.properties, ["weir.consumer"]);
+        assert_eq!(spec.expires_unix_ms, stored_ms + 300_000, "the entry's expiry");
+        assert_eq!(specs[1].expires_unix_ms, stored_ms + 10_001, "the request's max-age bounds it");
+        assert_eq!(spec.age, Some(MemoAge { header: "age".into(), origin_unix_ms: stored_ms }));
+        assert_eq!(spec.revalidate_ms, Some(1000));
+        let keys: Vec<&str> = spec.shared_data.iter().map(String::as_str).collect();
+        assert!(
+            keys.len() == 2 && keys[0].starts_with("rc:v1:default:dir:") && keys[1].starts_with("rc:v1:default:d:"),
+            "the directory and the part the entry was read from: {keys:?}"
+        );
+        assert_eq!(spec.counters.len(), 1, "response_cache_hits");
+    }
 }
