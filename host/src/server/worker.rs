@@ -1,7 +1,7 @@
 //! One worker: an OS thread with its own current-thread tokio runtime, its own listener sockets and its
 //! own pipeline (clusters, pools). It accepts, serves, and on shutdown stops accepting and drains.
 
-use super::idle::{Activity, Tracked};
+use super::idle::{Activity, Sweeper, Tracked};
 use super::Shared;
 use crate::io::Batched;
 use crate::proxy::{ConnInfo, Pipeline, TlsFacts};
@@ -88,6 +88,9 @@ pub fn run(
     rt.block_on(async move {
         current.load().start_background();
         let connections = Arc::new(Connections::default());
+        let sweeper = Arc::new(Sweeper::default());
+        let shortest = listeners.iter().map(|l| l.idle_timeout).min().unwrap_or(Duration::from_secs(60));
+        let sweeps = tokio::spawn(sweeper.clone().run(Sweeper::period(shortest), shutdown.clone()));
         let mut accept_loops = Vec::new();
         for l in listeners {
             let socket = tokio::net::TcpListener::from_std(l.socket)?;
@@ -99,7 +102,7 @@ pub fn run(
                 metrics,
                 pipeline: current.clone(),
                 connections: connections.clone(),
-                shutdown: shutdown.clone(),
+                sweeper: sweeper.clone(),
             });
             accept_loops.push(tokio::spawn(accept_loop(socket, ctx)));
         }
@@ -130,6 +133,7 @@ pub fn run(
                 "drain timeout reached; closing the remaining connections"
             );
         }
+        sweeps.abort();
         Ok(())
     })
 }
@@ -144,7 +148,8 @@ struct ListenerCtx {
     metrics: ListenerMetrics,
     pipeline: Arc<ArcSwap<Pipeline>>,
     connections: Arc<Connections>,
-    shutdown: watch::Receiver<bool>,
+    /// Closes idle connections, and every connection at shutdown.
+    sweeper: Arc<Sweeper>,
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
@@ -202,32 +207,19 @@ where
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(1024);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let mut shutdown = ctx.shutdown.clone();
-    let mut closing = *shutdown.borrow();
-    if closing {
-        conn.as_mut().graceful_shutdown();
-    }
-    loop {
-        let idle_deadline = activity.last() + ctx.idle_timeout;
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(client = %info.client, error = %e, "connection ended with an error");
-                }
-                return;
-            }
-            changed = shutdown.changed(), if !closing => {
-                if changed.is_err() || *shutdown.borrow() {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            _ = tokio::time::sleep_until(idle_deadline), if !closing => {
-                if activity.last() + ctx.idle_timeout <= tokio::time::Instant::now() {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
+    // The worker's sweeper asks the connection to close when it is idle or the worker shuts down; the
+    // connection then finishes the requests it has and closes.
+    let watched = ctx.sweeper.watch(activity, ctx.idle_timeout);
+    let mut closing = false;
+    let result = std::future::poll_fn(|cx| {
+        if !closing && watched.poll_close(cx) {
+            closing = true;
+            conn.as_mut().graceful_shutdown();
         }
+        std::future::Future::poll(conn.as_mut(), cx)
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(client = %info.client, error = %e, "connection ended with an error");
     }
 }
