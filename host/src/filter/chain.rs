@@ -325,6 +325,7 @@ fn step(
                         slot.memos.resize_with(a.root + 1, Default::default);
                     }
                     slot.memos[a.root].insert(draft, info.route.clone(), &local, i == 0, info.cluster.is_some());
+                    a.memoized.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 return Step::Done(Decided::Respond(local));
             }

@@ -351,9 +351,17 @@ pub struct Attachment {
     /// A headers PAUSE lets the body callbacks go on ([`crate::config::FilterAttachment`]).
     pub allow_on_headers_stop_iteration: bool,
     tag: Arc<str>,
+    /// Its filter memoized an answer on this worker at least once: only then is an early answer looked for.
+    memoized: std::sync::atomic::AtomicBool,
 }
 
 impl Attachment {
+    /// Whether its filter memoized an answer on this worker at least once (a cheap test before
+    /// [`Attachment::early_answer`]).
+    pub fn has_memoized(&self) -> bool {
+        self.memoized.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A memoized answer of this attachment, the first of its chain, for a request without a body that has not
     /// been through the gateway's request policy ([`memo::MemoTable::answer_early`]); none while its VM is down.
     pub fn early_answer(&self, request: &crate::abi::memo::ClientRequest<'_>, route: &str) -> Option<memo::MemoAnswer> {
@@ -411,6 +419,7 @@ impl WorkerFilters {
                     failure_policy: a.failure_policy,
                     allow_on_headers_stop_iteration: a.allow_on_headers_stop_iteration,
                     tag: self.plan.vms[a.vm].roots[a.root].0.clone(),
+                    memoized: std::sync::atomic::AtomicBool::new(false),
                 })
                 .collect()
         })

@@ -231,7 +231,7 @@ impl Pipeline {
         };
         completion.route = Some(route.name.clone());
         let chain = self.chains.get(route.index).map(Vec::as_slice).filter(|c| !c.is_empty());
-        if let Some(first) = chain.and_then(<[Attachment]>::first) {
+        if let Some(first) = chain.and_then(<[Attachment]>::first).filter(|a| a.has_memoized()) {
             // No filter has seen this request, so none reads `response.code_details`: it is left unset.
             if let Some(memo) = early_memo(first, &req, route, conn.tls) {
                 return answer(memo.status, memo.headers, memo.body, completion);
