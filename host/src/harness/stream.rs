@@ -216,22 +216,20 @@ async fn request_phase(ctx: Ctx, request: Request) -> (ChainStreams, RequestEnd)
     let view =
         Headers::request(request.authority.as_bytes(), &request.path, &method, false, header_map(&request.headers));
     let eos = request.body.is_empty() && request.trailers.is_empty();
-    let view = match run_request_headers(&filters, &Some(info.clone()), &chain, &mut streams, view, eos).await {
-        RequestVerdict::Continue(view) => view,
-        RequestVerdict::Respond { response, upto } => {
-            info.live.set_code_details(response.details.clone());
-            let local = ClientResponse::local(&response);
-            let client = through_response_headers(&filters, &chain, &mut streams, local, upto).await;
-            return (streams, RequestEnd::Answered(client));
-        }
-        RequestVerdict::Memoized { answer, upto } => {
-            let response = answer.to_local();
-            info.live.set_code_details(response.details.clone());
-            let local = ClientResponse::local(&response);
-            let client = through_response_headers(&filters, &chain, &mut streams, local, upto).await;
-            return (streams, RequestEnd::Answered(client));
-        }
+    let answered = match run_request_headers(&filters, &Some(info.clone()), &chain, &mut streams, view, eos).await {
+        RequestVerdict::Continue(view) => Ok(view),
+        RequestVerdict::Respond { response, upto } => Err((response, upto)),
+        RequestVerdict::Memoized { answer, upto } => Err((answer.to_local(), upto)),
         RequestVerdict::Fail { filter, detail } => return (streams, RequestEnd::Answered(failed(&filter, detail))),
+    };
+    let view = match answered {
+        Ok(view) => view,
+        Err((response, upto)) => {
+            info.live.set_code_details(response.details.clone());
+            let local = ClientResponse::local(&response);
+            let client = through_response_headers(&filters, &chain, &mut streams, local, upto).await;
+            return (streams, RequestEnd::Answered(client));
+        }
     };
     let mut upstream = UpstreamRequest::from_view(&view);
     let body = BodyChain::new(&chain, &streams, true);
