@@ -74,6 +74,8 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+#[cfg(any(test, all(target_arch = "wasm32", feature = "small-blocks")))]
+mod alloc;
 pub mod callout;
 pub mod config;
 pub mod context;
@@ -95,6 +97,11 @@ pub mod time;
 
 #[doc(hidden)]
 pub use export::__private;
+
+/// Small blocks from free lists, the rest from dlmalloc (`src/alloc.rs`; feature `small-blocks`, on by default).
+#[cfg(all(target_arch = "wasm32", feature = "small-blocks"))]
+#[global_allocator]
+static ALLOCATOR: alloc::SmallBlocks = alloc::SmallBlocks::new();
 
 pub use abi::{Action, Status};
 pub use context::ContextId;

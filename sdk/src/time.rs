@@ -17,6 +17,13 @@ pub fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos)
 }
 
+/// The host's wall-clock time in nanoseconds since the Unix epoch, as the hostcall answers it: for arithmetic on
+/// every request, where [`now`] and `duration_since(UNIX_EPOCH)` would divide and multiply the same number back
+/// (in 128 bits, which wasm32 calls out for).
+pub fn unix_nanos() -> u64 {
+    raw::get_current_time_nanoseconds().unwrap_or(0)
+}
+
 /// Calls [`Plugin::on_tick`](crate::Plugin::on_tick) every `period` (whole milliseconds), the first one a period
 /// from now; zero stops the timer. Acts on the plugin of the running callback.
 pub fn set_tick_period(period: Duration) {

@@ -138,14 +138,15 @@ fn div_ceil(a: u128, b: u128) -> u128 {
 }
 
 fn fixed(policy: &Policy, numbers: &[i128], now: u64, op: Op) -> (Option<Vec<u8>>, Outcome) {
-    let window = i128::from(policy.window_ns);
     let limit = i128::from(policy.limit);
-    let index = i128::from(now) / window;
+    // Window arithmetic in u64 (exact: `window_ns` is never 0); i128 division and multiplication are calls on
+    // wasm32.
+    let index = i128::from(now / policy.window_ns);
     let mut count = match numbers {
         [w, c] if *w == index => *c,
         _ => 0,
     };
-    let reset_ns = to_u64((index + 1) * window - i128::from(now));
+    let reset_ns = policy.window_ns - now % policy.window_ns;
     let (allowed, write) = match op {
         Op::Take(cost) | Op::Peek(cost) => {
             let fits = count + i128::from(cost) <= limit;
@@ -159,7 +160,7 @@ fn fixed(policy: &Policy, numbers: &[i128], now: u64, op: Op) -> (Option<Vec<u8>
             (true, cost > 0)
         }
         Op::Refund { cost, at } => {
-            let same = i128::from(at) / window == index;
+            let same = i128::from(at / policy.window_ns) == index;
             if same {
                 count = (count - i128::from(cost)).max(0);
             }
@@ -174,13 +175,13 @@ fn fixed(policy: &Policy, numbers: &[i128], now: u64, op: Op) -> (Option<Vec<u8>
 fn sliding(policy: &Policy, numbers: &[i128], now: u64, op: Op) -> (Option<Vec<u8>>, Outcome) {
     let window = i128::from(policy.window_ns);
     let limit = i128::from(policy.limit);
-    let index = i128::from(now) / window;
+    let index = i128::from(now / policy.window_ns);
     let (mut current, mut previous) = match numbers {
         [w, c, p] if *w == index => (*c, *p),
         [w, c, _] if *w + 1 == index => (0, *c),
         _ => (0, 0),
     };
-    let elapsed = i128::from(now) - index * window;
+    let elapsed = i128::from(now % policy.window_ns);
     let left = window - elapsed;
     // The estimate in milli-units: previous × unexpired fraction + current.
     let estimate = |current: i128, previous: i128| {
@@ -199,7 +200,7 @@ fn sliding(policy: &Policy, numbers: &[i128], now: u64, op: Op) -> (Option<Vec<u
             (true, cost > 0)
         }
         Op::Refund { cost, at } => {
-            let then = i128::from(at) / window;
+            let then = i128::from(at / policy.window_ns);
             if then == index {
                 current = (current - i128::from(cost)).max(0);
             } else if then + 1 == index {

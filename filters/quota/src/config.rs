@@ -259,8 +259,8 @@ fn default_algorithm() -> String {
 /// A checked limit.
 #[derive(Debug)]
 pub struct Limit {
-    /// Its name.
-    pub name: String,
+    /// Its name (shared with each request's [`Seen`](crate::response::Seen)).
+    pub name: std::rc::Rc<str>,
     /// Requests or tokens.
     pub kind: Kind,
     /// Its default numbers.
@@ -279,9 +279,45 @@ pub struct Limit {
     pub error: ErrorCode,
     /// The store key's prefix: the limit's name, algorithm and window (a changed window starts afresh).
     pub prefix: String,
+    /// What the response headers say of the default numbers, written once.
+    pub texts: Texts,
+}
+
+/// The parts of the rate-limit headers that depend only on a limit's numbers, not on the count.
+#[derive(Debug, Clone)]
+pub struct Texts {
+    /// The quota: the limit, or the burst of a token bucket.
+    pub quota: u64,
+    /// The window in whole seconds.
+    pub window_s: u64,
+    /// `quota` in decimal (`X-RateLimit-Limit`).
+    pub quota_text: std::rc::Rc<str>,
+    /// `"name";q=quota;w=window` (an item of `RateLimit-Policy`).
+    pub policy_item: std::rc::Rc<str>,
+}
+
+impl Texts {
+    /// The texts of limit `name` under `policy`.
+    pub fn new(name: &str, policy: &Policy) -> Texts {
+        let quota = if policy.algorithm == Algorithm::TokenBucket { policy.burst } else { policy.limit };
+        let window_s = policy.window_ns / 1_000_000_000;
+        let mut quota_text = String::new();
+        crate::response::push_decimal(&mut quota_text, quota);
+        let policy_item = format!("\"{name}\";q={quota};w={window_s}");
+        Texts { quota, window_s, quota_text: quota_text.into(), policy_item: policy_item.into() }
+    }
 }
 
 impl Limit {
+    /// The header texts for `policy` (the default's are kept; an override's are written for the request).
+    pub fn texts_for(&self, policy: &Policy) -> Texts {
+        if *policy == self.policy {
+            self.texts.clone()
+        } else {
+            Texts::new(&self.name, policy)
+        }
+    }
+
     /// The numbers for a key.
     pub fn policy_for(&self, parts: &[String]) -> Policy {
         self.overrides.iter().find(|(m, _)| m.as_slice() == parts).map_or(self.policy, |(_, p)| *p)
@@ -434,7 +470,8 @@ fn compile_limit(limit: LimitConfig, i: usize) -> Result<Limit, String> {
     }
     let prefix = format!("quota:v1:{}:{}:{}:", limit.name, algorithm.name(), limit.window_seconds);
     Ok(Limit {
-        name: limit.name,
+        texts: Texts::new(&limit.name, &policy),
+        name: limit.name.into(),
         kind: limit.kind,
         policy,
         key,

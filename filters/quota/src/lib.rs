@@ -10,8 +10,8 @@
 //! [`metrics`].
 
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use weir_sdk::abi::StreamNeeds;
 use weir_sdk::http::HeaderSnapshot;
 use weir_sdk::prelude::*;
 
@@ -50,10 +50,6 @@ pub struct Quota {
     shared: Option<Rc<Shared>>,
 }
 
-fn unix_nanos(now: SystemTime) -> u64 {
-    now.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 impl Plugin for Quota {
     type Config = Config;
     type Filter = QuotaRequest;
@@ -66,6 +62,14 @@ impl Plugin for Quota {
                 return false;
             }
         };
+        // Weir skips what this filter's streams never use (docs/filters.md): the response body is read only for
+        // token usage, and no callback reads a header map after its own phase.
+        let needs = if rules.has_tokens() {
+            StreamNeeds { done: false, headers_after_phase: false, ..StreamNeeds::ALL }
+        } else {
+            StreamNeeds::HEADERS_ONLY
+        };
+        http::declare_stream_needs(&needs);
         let uses = |wanted: fn(&Source) -> bool| rules.limits.iter().any(|l| l.key.iter().any(wanted));
         let shared = Shared {
             needs_consumer: uses(|s| *s == Source::Consumer),

@@ -6,12 +6,12 @@ use std::rc::Rc;
 use weir_sdk::http::HeaderSnapshot;
 use weir_sdk::prelude::*;
 
-use crate::algorithm::{self, Op, Policy};
+use crate::algorithm::{Op, Policy};
 use crate::config::{self, Kind, Missing};
 use crate::response::{self, Seen};
 use crate::store::CounterStore;
 use crate::usage::{self, SseUsage, Usage};
-use crate::{key, unix_nanos, Shared};
+use crate::{key, Shared};
 
 /// A token limit this request is charged to when its usage is known.
 struct Charge {
@@ -99,7 +99,7 @@ impl QuotaRequest {
             shared.metrics.usage_missing();
             log::info!("quota: no usage in the response; only reservations are charged");
         }
-        let now = unix_nanos(time::now());
+        let now = time::unix_nanos();
         for charge in &self.charges {
             let reserved = i128::from(charge.reserved);
             let delta = match usage {
@@ -168,7 +168,7 @@ impl HttpFilter for QuotaRequest {
         // The headers are read (one hostcall and a copy) only when a key or the token accounting needs them.
         let snapshot = if shared.needs_headers { headers.snapshot() } else { HeaderSnapshot::default() };
         let request = shared.request(&snapshot);
-        let now = unix_nanos(time::now());
+        let now = time::unix_nanos();
         // Every limit that applies, with its counter and numbers for this request's key.
         let plans: Vec<(&config::Limit, String, Policy)> = shared
             .rules
@@ -188,13 +188,7 @@ impl HttpFilter for QuotaRequest {
                     return self.unavailable();
                 }
             };
-            let seen = Seen {
-                name: limit.name.clone(),
-                kind: limit.kind,
-                quota: if policy.algorithm == algorithm::Algorithm::TokenBucket { policy.burst } else { policy.limit },
-                window_s: policy.window_ns / 1_000_000_000,
-                outcome,
-            };
+            let seen = Seen { name: limit.name.clone(), kind: limit.kind, texts: limit.texts_for(&policy), outcome };
             if !outcome.allowed {
                 shared.refund(&taken, now);
                 // Retry-After: when every limit has room again, not only the first that refused.
@@ -210,7 +204,8 @@ impl HttpFilter for QuotaRequest {
                 }
                 return self.refuse(&shared, &seen, limit.error);
             }
-            if let Op::Take(cost) = op {
+            // What a later limit's refusal gives back (none after the last limit).
+            if let (Op::Take(cost), true) = (op, n + 1 < plans.len()) {
                 taken.push((store_key.clone(), policy, cost));
             }
             if limit.kind == Kind::Tokens {

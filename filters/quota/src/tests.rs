@@ -316,3 +316,27 @@ fn the_header_families_can_be_chosen() {
         json!({"failure_mode": "open", "headers": "all", "limits": [{"name": "a", "limit": 5, "window_seconds": 60}]});
     assert!(!host.configure(&config.to_string()));
 }
+
+#[test]
+fn decimals_and_seconds_are_written_exactly() {
+    let table: &[u64] = &[
+        0,
+        7,
+        10,
+        99_999_999,
+        100_000_000,
+        u64::from(u32::MAX),
+        u64::from(u32::MAX) + 1,
+        281_474_976_710_656,
+        10_000_000_000_000_000,
+        u64::MAX,
+    ];
+    for &n in table {
+        let mut out = String::from("x=");
+        crate::response::push_decimal(&mut out, n);
+        assert_eq!(out, format!("x={n}"));
+    }
+    for (ns, s) in [(0, 0), (1, 1), (1_000_000_000, 1), (1_000_000_001, 2), (u64::MAX, 18_446_744_074)] {
+        assert_eq!(crate::response::seconds(ns), s, "{ns} ns");
+    }
+}

@@ -93,9 +93,18 @@ fn header_name(key: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName
         }
         let name = HeaderName::from_bytes(key)?;
         let mut names = names.borrow_mut();
-        if names.len() < NAME_CACHE_SIZE {
-            names.insert(key.into(), name.clone());
+        if names.len() >= NAME_CACHE_SIZE {
+            return Ok(name);
         }
+        // A cached name is kept for the thread's life, so it is made static: cloning it for every write, and
+        // dropping the clone with the map, then copies a pointer instead of counting references atomically.
+        // At most NAME_CACHE_SIZE names per thread are leaked this way. `from_static` takes only lower-case
+        // valid names: `key` is one (it parsed, and callers lower-case).
+        let name = match std::str::from_utf8(key) {
+            Ok(text) if name.as_str() == text => HeaderName::from_static(Box::leak(Box::<str>::from(text))),
+            _ => name,
+        };
+        names.insert(key.into(), name.clone());
         Ok(name)
     })
 }

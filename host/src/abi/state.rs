@@ -95,6 +95,8 @@ pub struct VmState {
     pub roots: Vec<u32>,
     /// Tick periods set with `proxy_set_tick_period_milliseconds`, by root context (absent: no ticks).
     pub tick_periods: IdMap<std::time::Duration>,
+    /// What each root context's HTTP contexts use (`weir.declare_stream_needs`; absent: everything).
+    pub stream_needs: IdMap<weir_sdk::abi::StreamNeeds>,
     /// HTTP callouts started, being answered, and their status.
     pub callouts: super::callout::Callouts,
     /// Who to wake when an item arrives on a queue this VM registered (`proxy_register_shared_queue`); the
@@ -158,6 +160,7 @@ impl VmState {
             streams: IdMap::default(),
             roots: Vec::new(),
             tick_periods: IdMap::default(),
+            stream_needs: IdMap::default(),
             callouts: super::callout::Callouts::default(),
             queue_listener: None,
             environment: Arc::from(Vec::new()),

@@ -227,6 +227,8 @@ pub struct StreamData {
     pub resume_request: bool,
     /// `proxy_continue_stream(HTTP_RESPONSE)` was called (while the response is paused).
     pub resume_response: bool,
+    /// What the plugin declared its streams use (`weir.declare_stream_needs`), as it was when this one began.
+    pub needs: weir_sdk::abi::StreamNeeds,
 }
 
 impl StreamData {

@@ -91,13 +91,28 @@ enum Passed {
 }
 
 impl BodyChain {
-    /// The chain for one direction: the filters that opened a context in the headers phase.
+    /// The chain for one direction: the filters that opened a context in the headers phase, except those whose
+    /// plugin declared it reads no body in that direction (`weir.declare_stream_needs`). `None` when no filter
+    /// is left: the body then streams past every VM.
     pub fn new(chain: &[Attachment], streams: &ChainStreams, request: bool) -> Option<BodyChain> {
+        Self::build(chain, streams, request, None)
+    }
+
+    /// [`new`](Self::new), for headers paused by filter `at`: it keeps a stage whatever it declared, since its
+    /// stage holds the body while its headers wait.
+    pub fn paused(chain: &[Attachment], streams: &ChainStreams, request: bool, at: usize) -> Option<BodyChain> {
+        Self::build(chain, streams, request, Some(at))
+    }
+
+    fn build(chain: &[Attachment], streams: &ChainStreams, request: bool, keep: Option<usize>) -> Option<BodyChain> {
         let mut stages: Vec<Stage> = chain
             .iter()
             .enumerate()
             .filter_map(|(i, a)| {
                 let (slot, generation, id) = streams.context(i)?;
+                if !streams.needs(i).body(request) && keep != Some(i) {
+                    return None;
+                }
                 Some(Stage {
                     slot,
                     generation,
@@ -249,7 +264,7 @@ impl Stage {
                 Err(verdict) => Passed::Stop(verdict),
             };
         };
-        vm.set_tag(self.tag.clone());
+        vm.set_tag(&self.tag);
         let result = vm.on_body(self.id, request, input, end_of_stream);
         let created = match &result {
             Ok(_) if end_of_stream => vm.stream_trailers(self.id, request),

@@ -8,7 +8,7 @@ use crate::config::FailurePolicy;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use weir_sdk::abi::Action;
+use weir_sdk::abi::{Action, StreamNeeds};
 
 /// The HTTP contexts one request opened; each is ended exactly once, when the stream ends.
 #[derive(Default)]
@@ -22,6 +22,8 @@ struct OpenContext {
     id: u32,
     /// The attachment's log tag, set on the VM before `on_log` and the rest.
     tag: Arc<str>,
+    /// What its plugin declared the stream uses.
+    needs: StreamNeeds,
 }
 
 impl ChainStreams {
@@ -33,6 +35,11 @@ impl ChainStreams {
     /// The context attachment `i` opened, if any: its slot, the VM generation, and the context id.
     pub(super) fn context(&self, i: usize) -> Option<(Arc<Mutex<VmSlot>>, u64, u32)> {
         self.contexts.get(i)?.as_ref().map(|c| (c.slot.clone(), c.generation, c.id))
+    }
+
+    /// What the plugin of attachment `i` declared its streams use (everything when it opened no context).
+    pub(super) fn needs(&self, i: usize) -> StreamNeeds {
+        self.contexts.get(i).and_then(Option::as_ref).map_or(StreamNeeds::ALL, |c| c.needs)
     }
 
     /// Ends every open context (`on_log`, `on_done`, `on_delete`), last filter first; returns how many ended
@@ -50,7 +57,7 @@ impl ChainStreams {
                 continue; // the VM was replaced: its contexts are gone with it
             }
             if let Some(vm) = slot.vm.as_mut().filter(|v| !v.failed()) {
-                vm.set_tag(ctx.tag.clone());
+                vm.set_tag(&ctx.tag);
                 match vm.finish_http_context(ctx.id) {
                     Ok(()) => ended += 1,
                     Err(e) => {
@@ -285,7 +292,7 @@ fn step(
     let Some(vm) = slot.vm.as_mut() else {
         return Step::Done(Decided::Fail("its VM failed and is waiting to be replaced".into()));
     };
-    vm.set_tag(a.tag.clone());
+    vm.set_tag(&a.tag);
     if streams.contexts.len() <= i {
         streams.contexts.resize_with(i + 1, || None);
     }
@@ -296,8 +303,9 @@ fn step(
             let Some(root) = root else { return Step::Done(Decided::Fail("no root context".into())) };
             match vm.create_http_context(root, info.clone()) {
                 Ok(id) => {
+                    let needs = vm.stream_needs(id);
                     streams.contexts[i] =
-                        Some(OpenContext { slot: a.slot.clone(), generation, id, tag: a.tag.clone() });
+                        Some(OpenContext { slot: a.slot.clone(), generation, id, tag: a.tag.clone(), needs });
                     id
                 }
                 Err(e) => {

@@ -340,7 +340,7 @@ impl Pipeline {
             ResponseStart::Decided(verdict) => (verdict, None),
             ResponseStart::Paused(mut paused) => {
                 // The paused filter's body callbacks go on while its headers wait (Envoy's StopIteration).
-                let mut body_chain = BodyChain::new(chain, &s, false);
+                let mut body_chain = BodyChain::paused(chain, &s, false, paused.at);
                 let at = paused.at;
                 let position = body_chain.as_ref().and_then(|c| c.position(at));
                 let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {

@@ -152,25 +152,34 @@ fn address_value(client: IpAddr) -> HeaderValue {
 pub fn propagate_traceparent(headers: &mut HeaderMap) {
     // "00-" trace(32) "-" parent(16) "-" flags(2): 55 bytes, built on the stack.
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    let mut rng = rand::rng();
-    match headers.get(&TRACEPARENT).filter(|v| valid_traceparent(v.as_bytes())) {
-        Some(v) => {
-            let v = v.as_bytes();
-            out[3..35].copy_from_slice(&v[3..35]);
-            out[53..55].copy_from_slice(&v[53..55]);
+    IDS.with_borrow_mut(|rng| {
+        match headers.get(&TRACEPARENT).filter(|v| valid_traceparent(v.as_bytes())) {
+            Some(v) => {
+                let v = v.as_bytes();
+                out[3..35].copy_from_slice(&v[3..35]);
+                out[53..55].copy_from_slice(&v[53..55]);
+            }
+            None => {
+                let mut trace = [0u8; 16];
+                rng.fill_bytes(&mut trace);
+                hex_into(&trace, &mut out[3..35]);
+            }
         }
-        None => {
-            let mut trace = [0u8; 16];
-            rng.fill_bytes(&mut trace);
-            hex_into(&trace, &mut out[3..35]);
-        }
-    }
-    let mut span = [0u8; 8];
-    rng.fill_bytes(&mut span);
-    hex_into(&span, &mut out[36..52]);
+        let mut span = [0u8; 8];
+        rng.fill_bytes(&mut span);
+        hex_into(&span, &mut out[36..52]);
+    });
     if let Ok(v) = HeaderValue::from_bytes(&out) {
         headers.insert(TRACEPARENT.clone(), v);
     }
+}
+
+thread_local! {
+    /// Trace and span ids must be unique and unpredictable enough not to collide, not secret: a small fast
+    /// generator per thread (xoshiro), seeded once from the OS-seeded `ThreadRng`, costs a fraction of drawing
+    /// each id from ChaCha12 (about 1.4k instructions per request went to `propagate_traceparent` before).
+    static IDS: std::cell::RefCell<rand::rngs::SmallRng> =
+        std::cell::RefCell::new(rand::SeedableRng::from_rng(&mut rand::rng()));
 }
 
 /// Version 00 traceparent with non-zero ids, lower-case hex (later versions may append fields).

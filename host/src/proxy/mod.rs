@@ -409,7 +409,7 @@ impl Pipeline {
             (RequestStart::Decided(verdict), _) => (verdict, None),
             (RequestStart::Paused(mut paused), Some(body)) => {
                 let at = paused.at;
-                let mut body_chain = BodyChain::new(chain, &streams, true);
+                let mut body_chain = BodyChain::paused(chain, &streams, true, at);
                 let position = body_chain.as_ref().and_then(|c| c.position(at));
                 let (Some(mut body_chain), Some(position)) = (body_chain.take(), position) else {
                     completion.filter_streams = Some(streams);

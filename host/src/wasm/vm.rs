@@ -340,15 +340,19 @@ impl Vm {
     }
 
     /// Sets the log tag (route and filter) for the calls that follow.
-    pub fn set_tag(&mut self, tag: Arc<str>) {
-        self.store.data_mut().log_tag = tag;
+    pub fn set_tag(&mut self, tag: &Arc<str>) {
+        // Most calls set the tag already there (one attachment's callbacks in a row): no reference count traffic.
+        if !Arc::ptr_eq(&self.store.data().log_tag, tag) {
+            self.store.data_mut().log_tag = tag.clone();
+        }
     }
 
     /// Creates an HTTP context under `root`.
     pub fn create_http_context(&mut self, root: u32, info: Option<Arc<RequestInfo>>) -> Result<u32, VmError> {
         let id = self.next_context_id;
         self.next_context_id += 1;
-        self.store.data_mut().streams.insert(id, StreamData { root, info, ..StreamData::default() });
+        let needs = self.store.data().stream_needs.get(&root).copied().unwrap_or_default();
+        self.store.data_mut().streams.insert(id, StreamData { root, info, needs, ..StreamData::default() });
         if let Some(f) = self.lifecycle.clone().context_create.as_ref() {
             if let Err(e) = self.call(f, "proxy_on_context_create", id, (id, root)) {
                 self.store.data_mut().streams.remove(&id);
@@ -417,7 +421,13 @@ impl Vm {
             (None, Some(f)) => self.call(f, name, id, (id, n)),
             (None, None) => Ok(0),
         };
+        // A plugin that reads no map after its phase (`weir.declare_stream_needs`) gives up its view once the
+        // callback continues: the proxy then owns the map alone and sends it without a copy.
+        let keep = !matches!(action, Ok(0));
         let headers = match self.store.data_mut().streams.get_mut(&id) {
+            Some(s) if !keep && !s.needs.headers_after_phase => {
+                std::mem::take(if request { &mut s.request_headers } else { &mut s.response_headers })
+            }
             // A shared handle: the context keeps the map as it left it, the next filter copies it only to
             // change it.
             Some(s) if request => s.request_headers.clone(),
@@ -649,31 +659,38 @@ impl Vm {
         self.take_outcome(id, 0)
     }
 
-    /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order).
+    /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order), without
+    /// the first two when the plugin declared it needs neither (`weir.declare_stream_needs`).
     pub fn finish_http_context(&mut self, id: u32) -> Result<(), VmError> {
         if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
             s.phase = Phase::Log;
         } else {
             return Ok(());
         }
+        let needs = self.stream_needs(id);
         let result = (|| {
-            if let Some(f) = self.http.clone().log.as_ref() {
+            if let Some(f) = self.http.clone().log.as_ref().filter(|_| needs.log) {
                 self.call(f, "proxy_on_log", id, id)?;
             }
-            self.delete_context(id)
+            if let Some(f) = self.lifecycle.clone().done.as_ref().filter(|_| needs.done) {
+                self.call(f, "proxy_on_done", id, id)?;
+            }
+            self.end_context(id)
         })();
         self.store.data_mut().streams.remove(&id);
         result
     }
 
-    /// Ends a context: `proxy_on_done` then `proxy_on_delete`.
-    pub fn delete_context(&mut self, id: u32) -> Result<(), VmError> {
-        if let Some(f) = self.lifecycle.clone().done.as_ref() {
-            self.call(f, "proxy_on_done", id, id)?;
-        }
+    /// `proxy_on_delete`, which frees the context in the guest.
+    fn end_context(&mut self, id: u32) -> Result<(), VmError> {
         if let Some(f) = self.lifecycle.clone().delete.as_ref() {
             self.call(f, "proxy_on_delete", id, id)?;
         }
         Ok(())
+    }
+
+    /// What the plugin of HTTP context `id` declared its streams use (everything for an unknown context).
+    pub fn stream_needs(&self, id: u32) -> weir_sdk::abi::StreamNeeds {
+        self.store.data().streams.get(&id).map(|s| s.needs).unwrap_or_default()
     }
 }

@@ -21,6 +21,7 @@
 
 mod enums;
 mod memo;
+mod needs;
 mod pairs;
 mod path;
 mod value;
@@ -28,6 +29,7 @@ mod version;
 
 pub use enums::{Action, BufferType, LogLevel, MapType, MetricType, PeerType, Status, StreamType, UnknownValue};
 pub use memo::{MemoAge, MemoSpec, MEMOIZE_RESPONSE};
+pub use needs::{StreamNeeds, DECLARE_STREAM_NEEDS};
 pub use pairs::{decode_pairs, encode_pairs, Pair, PairsError, MAX_PAIRS, MAX_PAIRS_BYTES};
 pub use path::{join_path, split_path};
 pub use value::{

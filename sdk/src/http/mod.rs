@@ -112,6 +112,33 @@ pub fn memoize_response(spec: &crate::abi::MemoSpec) -> bool {
     }
 }
 
+/// Tells Weir what this plugin's HTTP contexts use, so that it skips the rest (the foreign function
+/// `weir.declare_stream_needs`; docs/filters.md, "Declaring what a filter's streams need"): the body and
+/// trailers callbacks of a direction (the bytes stream past the VM), `on_log`, `on_done`, and the copy of each
+/// header map kept for reads after its phase. Call it from [`Plugin::on_configure`](crate::Plugin::on_configure);
+/// it applies to the requests that start after it, and a later call replaces it.
+///
+/// Declare only what the filter's code never uses: a callback Weir skips does not run, and a header map read
+/// after its phase reads as empty. On hosts without it (Envoy) every callback runs as before; it returns
+/// whether the host took it.
+///
+/// ```no_run
+/// use weir_sdk::abi::StreamNeeds;
+/// // A filter that only looks at request headers and adds response headers.
+/// weir_sdk::http::declare_stream_needs(&StreamNeeds::HEADERS_ONLY);
+/// ```
+pub fn declare_stream_needs(needs: &crate::abi::StreamNeeds) -> bool {
+    let Ok(args) = serde_json::to_vec(needs) else { return false };
+    match raw::call_foreign_function(crate::abi::DECLARE_STREAM_NEEDS.as_bytes(), &args) {
+        Ok(_) => true,
+        Err(crate::abi::Status::NotFound) => false,
+        Err(status) => {
+            report("declare_stream_needs", status);
+            false
+        }
+    }
+}
+
 /// Asks the host to choose the route again after this filter changed the request headers (the foreign function
 /// `clear_route_cache`). Only meaningful in [`on_request_headers`](crate::HttpFilter::on_request_headers).
 ///

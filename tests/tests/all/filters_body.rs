@@ -62,3 +62,64 @@ async fn a_streamed_response_still_arrives_chunk_by_chunk_through_the_filter() -
     assert_eq!(rest, b"[wasm-end]", "the filter's end-of-stream callback appended after the last event");
     Ok(())
 }
+
+/// What `weir.declare_stream_needs` takes away, route by route: the `body` filter uppercases request bodies and
+/// appends `[wasm-end]` to responses in its body callbacks, and counts `on_log`, `on_done` and whether `on_log`
+/// could still read the request's `:path`.
+#[tokio::test]
+async fn declared_stream_needs_skip_exactly_what_they_name() -> anyhow::Result<()> {
+    let up = Upstream::start("svc").await;
+    let none = json!({"request_body": false, "response_body": false, "log": false, "done": false,
+                      "headers_after_phase": false});
+    // (route, needs, request body uppercased, `[wasm-end]` appended, on_log runs, on_done runs, :path read in on_log)
+    let table = [
+        ("none", Some(none), false, false, false, false, false),
+        ("all", None, true, true, true, true, true),
+        ("declared-all", Some(json!({})), true, true, true, true, true),
+        ("noresp", Some(json!({"response_body": false})), true, false, true, true, true),
+        ("noreq", Some(json!({"request_body": false})), false, true, true, true, true),
+        ("nolog", Some(json!({"log": false, "done": false})), true, true, false, false, false),
+        ("nolater", Some(json!({"headers_after_phase": false})), true, true, true, true, false),
+    ];
+    let routes: Vec<serde_json::Value> = table
+        .iter()
+        .map(|(route, needs, ..)| {
+            let mut config = json!({"counter": format!("needs_{}", route.replace('-', "_"))});
+            if let Some(needs) = needs {
+                config["needs"] = needs.clone();
+            }
+            json!({"name": route, "match": {"path": {"prefix": format!("/{route}/")}}, "cluster": "svc",
+                   "filters": [{"name": "body", "module": filters::BODY_WASM, "configuration": config}]})
+        })
+        .collect();
+    let gw =
+        TestGateway::start(json!({"routes": routes, "clusters": [{"name": "svc", "endpoints": [up.endpoint()]}]}))?;
+    const N: u64 = 3;
+    for (route, _, upper, end, ..) in &table {
+        for _ in 0..N {
+            let path = format!("/{route}/echo");
+            let reply =
+                call(gw.main(), &Proto::H1, request("POST", "api.test", &path, &[], "hello body", &Proto::H1)).await?;
+            assert_eq!(reply.status, 200, "{route}: {}", reply.body);
+            let (json_part, ended) = match reply.body.strip_suffix("[wasm-end]") {
+                Some(part) => (part, true),
+                None => (reply.body.as_str(), false),
+            };
+            assert_eq!(ended, *end, "{route}: response body callbacks ran: {}", reply.body);
+            let echo: serde_json::Value = serde_json::from_str(json_part)?;
+            let want = if *upper { "HELLO BODY" } else { "hello body" };
+            assert_eq!(echo["body"], want, "{route}: request body callbacks ran");
+        }
+    }
+    // The routes were called in table order, so once the last one's streams have ended, all have.
+    for (route, _, _, _, log, done, path) in table.iter().rev() {
+        let prefix = format!("needs_{}", route.replace('-', "_"));
+        for (counter, expected) in [("log", *log), ("done", *done), ("path_in_log", *path)] {
+            let name = format!("{prefix}_{counter}");
+            let want = if expected { N } else { 0 };
+            let got = gw.filter_counter(&name, |n| n >= want).await;
+            assert_eq!(got, want, "{route}: {name}");
+        }
+    }
+    Ok(())
+}

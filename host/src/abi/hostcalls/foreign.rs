@@ -7,6 +7,7 @@
 //! | `uncompress` | a zlib stream | the bytes, at most [`MAX_UNCOMPRESSED_BYTES`] | the same, unbounded |
 //! | `clear_route_cache` | ignored | none | the same |
 //! | `weir.memoize_response` | a `MemoSpec` as JSON | none | absent (`NOT_FOUND`) |
+//! | `weir.declare_stream_needs` | a `StreamNeeds` as JSON | none | absent (`NOT_FOUND`) |
 //!
 //! - Every other name gets `NOT_FOUND`, among them Envoy's `declare_property`, `set_envoy_filter_state`,
 //!   `verify_signature` and the CEL `expr_create` / `expr_evaluate` / `expr_delete`.
@@ -21,13 +22,16 @@
 //!   proxy chooses the route again from the headers as the filters left them. It answers OK everywhere, as
 //!   Envoy does (outside a stream there is nothing to mark).
 //! - `weir.memoize_response` records what the local response the callback sends depends on (`memoize`).
+//! - `weir.declare_stream_needs` records, for the acting root context, what its HTTP contexts use; streams that
+//!   begin after it skip the rest (`filter::chain`, `filter::body`, `wasm::vm`). Called from an HTTP context, or
+//!   with JSON that is not a `StreamNeeds`, it gets `BAD_ARGUMENT`.
 
 use super::status;
 use crate::abi::memory;
 use crate::abi::state::VmState;
 use flate2::{Compression, Decompress, FlushDecompress};
 use wasmtime::{Caller, Linker};
-use weir_sdk::abi::{Status, MEMOIZE_RESPONSE};
+use weir_sdk::abi::{Status, StreamNeeds, DECLARE_STREAM_NEEDS, MEMOIZE_RESPONSE};
 
 /// The most bytes `uncompress` produces (16 MiB, the most a filter may hold of a body).
 pub const MAX_UNCOMPRESSED_BYTES: usize = 16 << 20;
@@ -47,8 +51,23 @@ fn dispatch(c: &mut Caller<'_, VmState>, name: &[u8], args: &[u8]) -> Result<Opt
             super::memoize::record(c.data_mut(), args)?;
             Ok(None)
         }
+        name if name == DECLARE_STREAM_NEEDS.as_bytes() => {
+            declare_stream_needs(c.data_mut(), args)?;
+            Ok(None)
+        }
         _ => Err(Status::NotFound),
     }
+}
+
+/// Records what the acting root context's HTTP contexts use; only a root context may declare it.
+fn declare_stream_needs(state: &mut VmState, args: &[u8]) -> Result<(), Status> {
+    let root = state.acting_context();
+    if !state.roots.contains(&root) {
+        return Err(Status::BadArgument);
+    }
+    let needs = StreamNeeds::from_json(args).map_err(|_| Status::BadArgument)?;
+    state.stream_needs.insert(root, needs);
+    Ok(())
 }
 
 /// zlib-compresses `data` at the default level.
@@ -261,6 +280,35 @@ mod tests {
         g.store.data_mut().current_context = 3;
         assert_eq!(g.call("proxy_clear_route_cache", &[]), 0, "the ABI 0.1.0 call does the same");
         assert!(second.live.take_route_cache_cleared() && !first.live.take_route_cache_cleared());
+    }
+
+    #[test]
+    fn declare_stream_needs_is_kept_per_root_and_refused_elsewhere() {
+        let mut g = Guest::new(CALLS, host(), "vm");
+        let name = DECLARE_STREAM_NEEDS.as_bytes();
+        let state = g.store.data_mut();
+        state.roots = vec![1, 4];
+        state.streams.insert(2, StreamData { root: 1, ..StreamData::default() });
+        let bad = Err(Status::BadArgument as i32);
+        // (acting context, arguments, answer)
+        type Row<'a> = (u32, &'a str, Result<Vec<u8>, i32>);
+        let table: &[Row<'_>] = &[
+            (1, r#"{"response_body": false, "log": false}"#, Ok(Vec::new())),
+            (4, "{}", Ok(Vec::new())),
+            (2, "{}", bad.clone()),
+            (0, "{}", bad.clone()),
+            (1, r#"{"body": false}"#, bad.clone()),
+            (1, "not json", bad.clone()),
+            (1, "[]", bad.clone()),
+        ];
+        for (n, (context, args, answer)) in table.iter().enumerate() {
+            g.store.data_mut().current_context = *context;
+            assert_eq!(&call(&mut g, name, args.as_bytes()), answer, "row {n}");
+        }
+        let needs = &g.store.data().stream_needs;
+        assert_eq!(needs.get(&1), Some(&StreamNeeds { response_body: false, log: false, ..StreamNeeds::ALL }));
+        assert_eq!(needs.get(&4), Some(&StreamNeeds::ALL));
+        assert_eq!(needs.len(), 2, "refused calls record nothing");
     }
 
     #[test]

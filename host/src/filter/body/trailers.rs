@@ -120,7 +120,7 @@ impl Stage {
             drop(slot);
             return Called::Done(self.failed("its VM failed during this request".into(), trailers.clone()));
         };
-        vm.set_tag(self.tag.clone());
+        vm.set_tag(&self.tag);
         let result = vm.on_trailers(self.id, request, trailers.clone(), self.held.take());
         // Paused, the filter keeps the body through the pause; otherwise it goes on as the filter left it.
         let paused =
