@@ -130,6 +130,9 @@ impl Plugin for JwtAuth {
         self.shared = Some(Rc::new(shared));
         self.fetch = None;
         self.on_tick();
+        // Weir skips what this filter never uses (docs/filters.md): it reads and changes the request headers in
+        // their own callback, or while the request waits paused for a key fetch, and nothing else.
+        http::declare_stream_needs(&weir_sdk::abi::StreamNeeds::HEADERS_ONLY);
         true
     }
 
