@@ -101,15 +101,7 @@ pub fn close() {
 /// });
 /// ```
 pub fn memoize_response(spec: &crate::abi::MemoSpec) -> bool {
-    let Ok(args) = serde_json::to_vec(spec) else { return false };
-    match raw::call_foreign_function(crate::abi::MEMOIZE_RESPONSE.as_bytes(), &args) {
-        Ok(_) => true,
-        Err(crate::abi::Status::NotFound) => false,
-        Err(status) => {
-            report("memoize_response", status);
-            false
-        }
-    }
+    weir_function(crate::abi::MEMOIZE_RESPONSE, spec)
 }
 
 /// Tells Weir what this plugin's HTTP contexts use, so that it skips the rest (the foreign function
@@ -128,12 +120,18 @@ pub fn memoize_response(spec: &crate::abi::MemoSpec) -> bool {
 /// weir_sdk::http::declare_stream_needs(&StreamNeeds::HEADERS_ONLY);
 /// ```
 pub fn declare_stream_needs(needs: &crate::abi::StreamNeeds) -> bool {
-    let Ok(args) = serde_json::to_vec(needs) else { return false };
-    match raw::call_foreign_function(crate::abi::DECLARE_STREAM_NEEDS.as_bytes(), &args) {
+    weir_function(crate::abi::DECLARE_STREAM_NEEDS, needs)
+}
+
+/// Calls Weir's foreign function `name` with `args` as JSON: whether the host took it (`false` on hosts without
+/// it, such as Envoy, and on a refusal, which is reported).
+fn weir_function(name: &str, args: &impl serde::Serialize) -> bool {
+    let Ok(args) = serde_json::to_vec(args) else { return false };
+    match raw::call_foreign_function(name.as_bytes(), &args) {
         Ok(_) => true,
         Err(crate::abi::Status::NotFound) => false,
         Err(status) => {
-            report("declare_stream_needs", status);
+            report(name, status);
             false
         }
     }
