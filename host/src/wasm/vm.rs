@@ -659,8 +659,8 @@ impl Vm {
         self.take_outcome(id, 0)
     }
 
-    /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order), without
-    /// the first two when the plugin declared it needs neither (`weir.declare_stream_needs`).
+    /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order), skipping
+    /// either of the first two the plugin declared it does not need (`weir.declare_stream_needs`).
     pub fn finish_http_context(&mut self, id: u32) -> Result<(), VmError> {
         if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
             s.phase = Phase::Log;
