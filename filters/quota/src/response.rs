@@ -87,8 +87,7 @@ pub fn headers(seen: &[Seen], set: HeaderSet, mut emit: impl FnMut(&'static str,
         }
     }
     if let Some(tight) = seen.iter().filter(|s| s.kind == Kind::Tokens).min_by_key(|s| s.outcome.remaining) {
-        number(tight.texts.quota, &mut text);
-        emit("x-ratelimit-limit-tokens", &text);
+        emit("x-ratelimit-limit-tokens", &tight.texts.quota_text);
         number(tight.outcome.remaining, &mut text);
         emit("x-ratelimit-remaining-tokens", &text);
         number(seconds(tight.outcome.reset_ns), &mut text);

@@ -662,12 +662,13 @@ impl Vm {
     /// The end of an HTTP stream: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete` (Envoy's order), skipping
     /// either of the first two the plugin declared it does not need (`weir.declare_stream_needs`).
     pub fn finish_http_context(&mut self, id: u32) -> Result<(), VmError> {
-        if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
-            s.phase = Phase::Log;
-        } else {
-            return Ok(());
-        }
-        let needs = self.stream_needs(id);
+        let needs = match self.store.data_mut().streams.get_mut(&id) {
+            Some(s) => {
+                s.phase = Phase::Log;
+                s.needs
+            }
+            None => return Ok(()),
+        };
         let result = (|| {
             if let Some(f) = self.http.clone().log.as_ref().filter(|_| needs.log) {
                 self.call(f, "proxy_on_log", id, id)?;
