@@ -160,7 +160,7 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
     };
     let request = builder.body(body).ok()?;
     let exchange = async {
-        let (resp, mut lease) = match cluster.send(in_flight.index(), request).await {
+        let resp = match cluster.send(in_flight.index(), request).await {
             Ok(sent) => sent,
             Err(e) => return Some(unanswered(&e)),
         };
@@ -168,11 +168,7 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
         let mut answer =
             CalloutResponse { headers: Headers::response(head.status, head.headers), ..Default::default() };
         loop {
-            let frame = std::future::poll_fn(|cx| {
-                lease.poll_upstream(cx);
-                std::pin::Pin::new(&mut body).poll_frame(cx)
-            })
-            .await;
+            let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
             match frame {
                 None => break,
                 Some(Err(_)) => return None,
@@ -194,7 +190,6 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
                 break;
             }
         }
-        lease.release();
         Some(answer)
     };
     match tokio::time::timeout(c.timeout.unwrap_or(MAX_CALLOUT_TIME), exchange).await {

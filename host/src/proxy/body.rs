@@ -4,6 +4,7 @@
 
 use super::filtered::Filtered;
 use super::log::Completion;
+use crate::upstream::received::Received;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// The body type of every response the gateway writes.
-pub type ResponseBody = Observed<Either<Full<Bytes>, Filtered<hyper::body::Incoming>>>;
+pub type ResponseBody = Observed<Either<Full<Bytes>, Filtered<Received>>>;
 
 pin_project! {
     /// A body that reports its completion.
@@ -50,8 +51,6 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
-        // An HTTP/1.1 upstream connection is driven from here: it reads the bytes this body yields.
-        this.completion.poll_upstream(cx);
         let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -79,6 +78,6 @@ where
 }
 
 /// A complete in-memory body.
-pub fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, Filtered<hyper::body::Incoming>> {
+pub fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, Filtered<Received>> {
     Either::Left(Full::new(bytes.into()))
 }

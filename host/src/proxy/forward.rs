@@ -18,6 +18,7 @@ use crate::router::{Action, Route};
 use crate::upstream::breaker::Limit;
 use crate::upstream::health::{backoff, Outcome};
 use crate::upstream::pool::SendError;
+use crate::upstream::received::Received;
 use crate::upstream::{self, balance::Pick, UpstreamBody};
 use bytes::Bytes;
 use http::uri::PathAndQuery;
@@ -230,7 +231,7 @@ impl Pipeline {
             };
             let result = tokio::time::timeout(try_timeout, cluster.send(index, req)).await;
             let end = match &result {
-                Ok(Ok((r, _))) => TryEnd::Answered(r.status().as_u16()),
+                Ok(Ok(r)) => TryEnd::Answered(r.status().as_u16()),
                 Ok(Err(SendError::Connect(_) | SendError::ConnectTimeout)) => TryEnd::ConnectFailure,
                 Ok(Err(SendError::Protocol(_))) => TryEnd::Reset,
                 Ok(Err(SendError::Overflow(_))) => TryEnd::Answered(503),
@@ -271,10 +272,7 @@ impl Pipeline {
             }
             completion.retry_slot = None;
             match result {
-                Ok(Ok((resp, lease))) => {
-                    completion.lease = Some(lease);
-                    break resp;
-                }
+                Ok(Ok(resp)) => break resp,
                 Ok(Err(e)) => {
                     // A filter stopped the request body: answer as it asked.
                     let stopped = stop.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -321,7 +319,7 @@ impl Pipeline {
     /// The upstream's response through the chain's response callbacks (headers now, body as it streams).
     async fn respond_filtered(
         &self,
-        mut resp: Response<Incoming>,
+        mut resp: Response<Received>,
         chain_route: &Route,
         chain: &[Attachment],
         filters: &WorkerFilters,
@@ -351,21 +349,17 @@ impl Pipeline {
                 body_chain.gate(position, true);
                 let (head, mut upstream_body) = resp.into_parts();
                 let name = chain[at].name.clone();
-                let lease = completion.lease.as_mut();
                 let driven =
-                    paused::drive(&mut upstream_body, &mut body_chain, position, &mut paused.signal, lease, &name)
-                        .await;
+                    paused::drive(&mut upstream_body, &mut body_chain, position, &mut paused.signal, &name).await;
                 body_chain.gate(position, false);
                 resp = Response::from_parts(head, upstream_body);
                 match driven {
                     Driven::Stopped(BodyVerdict::Respond(local)) => {
                         completion.filter_streams = Some(s);
-                        completion.lease = None;
                         return local_reply(&local, completion);
                     }
                     Driven::Stopped(BodyVerdict::Fail { filter, detail, .. }) => {
                         completion.filter_streams = Some(s);
-                        completion.lease = None;
                         return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
                     }
                     Driven::Stopped(_) => unreachable_verdict(),
@@ -389,13 +383,11 @@ impl Pipeline {
                 resp = Response::from_parts(head, body);
             }
             ResponseVerdict::Respond(local) => {
-                completion.filter_streams = Some(s);
-                completion.lease = None; // the upstream body is dropped unread: its connection closes
+                completion.filter_streams = Some(s); // the upstream body is dropped unread: its connection closes
                 return local_reply(&local, completion);
             }
             ResponseVerdict::Fail { filter, detail } => {
                 completion.filter_streams = Some(s);
-                completion.lease = None;
                 return error_response(&ProxyError::filter(&chain_route.name, &filter, detail), completion);
             }
         }

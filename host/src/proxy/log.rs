@@ -3,7 +3,6 @@
 use crate::abi::stream::{LiveFacts, RequestInfo};
 use crate::telemetry::metrics::RouteMetrics;
 use crate::upstream::balance::InFlight;
-use crate::upstream::pool::Lease;
 use http::{HeaderValue, Method, Uri};
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +34,6 @@ pub struct Record {
     pub(super) admitted: Option<crate::upstream::breaker::Slot>,
     /// The retry's place in the retry budget, while the try is under way.
     pub(super) retry_slot: Option<crate::upstream::breaker::Slot>,
-    pub(super) lease: Option<Lease>,
     pub(super) filter_streams: Option<crate::filter::ChainStreams>,
     /// What filters see of the request (routes with filters only): sizes, the upstream, code details and
     /// the duration are recorded into it.
@@ -95,7 +93,6 @@ impl Completion {
             in_flight: None,
             admitted: None,
             retry_slot: None,
-            lease: None,
             filter_streams: None,
             info: None,
             outcome: Outcome::Open,
@@ -131,20 +128,10 @@ impl Record {
         }
     }
 
-    /// Drives the upstream connection the response comes from, if this task holds it.
-    pub fn poll_upstream(&mut self, cx: &mut std::task::Context<'_>) {
-        if let Some(lease) = self.lease.as_mut() {
-            lease.poll_upstream(cx);
-        }
-    }
-
     /// The body ended normally.
     pub fn finish(&mut self) {
         if self.outcome == Outcome::Open {
             self.outcome = Outcome::Done;
-            if let Some(lease) = self.lease.as_mut() {
-                lease.release();
-            }
         }
         self.report();
     }
@@ -166,7 +153,6 @@ impl Record {
             Outcome::Failed(_) => "upstream_reset",
         };
         self.in_flight = None;
-        self.lease = None;
         let elapsed = self.start.elapsed();
         self.metrics.observe(self.status, elapsed.as_secs_f64());
         if self.access_log {

@@ -418,7 +418,7 @@ impl Pipeline {
                 };
                 body_chain.gate(position, true);
                 let name = chain[at].name.clone();
-                let driven = paused::drive(body, &mut body_chain, position, &mut paused.signal, None, &name).await;
+                let driven = paused::drive(body, &mut body_chain, position, &mut paused.signal, &name).await;
                 body_chain.gate(position, false);
                 match driven {
                     paused::Driven::Stopped(crate::filter::BodyVerdict::Respond(response)) => {

@@ -5,11 +5,9 @@
 //! What got through meanwhile then goes on through the rest of the chain after the headers.
 
 use crate::filter::{BodyChain, BodyVerdict, PAUSE_DEADLINE};
-use crate::upstream::pool::Lease;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::Body as _;
-use hyper::body::Incoming;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,14 +34,17 @@ enum Event {
 
 /// Drives `body` through `chain`'s stages up to and including `position` (the paused filter) until the pause
 /// ends. `filter` names it in errors.
-pub(super) async fn drive(
-    body: &mut Incoming,
+pub(super) async fn drive<B>(
+    body: &mut B,
     chain: &mut BodyChain,
     position: usize,
     signal: &mut oneshot::Receiver<()>,
-    mut lease: Option<&mut Lease>,
     filter: &Arc<str>,
-) -> Driven {
+) -> Driven
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     let deadline = tokio::time::sleep(PAUSE_DEADLINE);
     tokio::pin!(deadline);
     let (mut passed, mut ended, mut trailers) = (Vec::new(), body.is_end_stream(), None);
@@ -62,9 +63,6 @@ pub(super) async fn drive(
             }
             if ended {
                 return if eos_given { Poll::Pending } else { Poll::Ready(Event::End) };
-            }
-            if let Some(lease) = lease.as_deref_mut() {
-                lease.poll_upstream(cx);
             }
             match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => Poll::Ready(Event::Frame(frame)),

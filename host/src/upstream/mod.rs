@@ -6,8 +6,10 @@
 pub mod balance;
 pub mod breaker;
 mod checker;
+pub mod h1;
 pub mod health;
 pub mod pool;
+pub mod received;
 pub(crate) mod tls;
 
 pub use tls::UpstreamTlsError;
@@ -145,13 +147,13 @@ impl Cluster {
         self.source == *cfg
     }
 
-    /// Sends a request to endpoint `index` on a pooled connection. The lease must be kept until the
-    /// response body ends (then `release`d) so the connection can be reused.
+    /// Sends a request to endpoint `index` on a pooled connection. An HTTP/1.1 connection goes back to the
+    /// pool when the response body is read to its end.
     pub async fn send(
         &self,
         index: usize,
         req: http::Request<UpstreamBody>,
-    ) -> Result<(http::Response<hyper::body::Incoming>, pool::Lease), pool::SendError> {
+    ) -> Result<http::Response<received::Received>, pool::SendError> {
         pool::send(&self.pools[index], &self.connector, req).await
     }
 }

@@ -8,15 +8,14 @@
 //! (docs/benchmarks.md).
 
 use super::breaker::{Limit, Slot};
+use super::h1;
+use super::received::Received;
 use super::UpstreamBody;
-use crate::io::Batched;
 use http::{Request, Response};
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -59,49 +58,29 @@ pub struct Connector {
 /// The pool of one endpoint.
 pub struct EndpointPool {
     address: Arc<str>,
-    idle: Mutex<Vec<H1>>,
+    idle: Mutex<Vec<h1::Conn>>,
     shared_h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
     sweeping: AtomicBool,
 }
 
-type H1Conn = http1::Connection<TokioIo<Batched<Stream>>, UpstreamBody>;
-
-/// An HTTP/1.1 connection: the sender, and the connection itself, which is not spawned as a task of its
-/// own but driven by whichever request holds it (see [`Lease::poll_upstream`]). That saves two task
-/// switches per proxied request.
-struct H1 {
-    sender: http1::SendRequest<UpstreamBody>,
-    conn: Option<Pin<Box<H1Conn>>>,
-    idle_since: Instant,
-    /// The connection's place under the cluster's `max_connections`, given back when it closes.
-    _permit: Option<Slot>,
+/// Where an HTTP/1.1 connection goes back to when its response ends cleanly.
+pub struct Home {
+    pool: Arc<EndpointPool>,
+    connector: Arc<Connector>,
 }
 
-impl H1 {
-    /// Lets the connection make progress (write the request, read the response); notes when it ends.
-    fn poll_conn(&mut self, cx: &mut Context<'_>) {
-        if let Some(conn) = self.conn.as_mut() {
-            if conn.as_mut().poll(cx).is_ready() {
-                self.conn = None;
+impl Home {
+    /// Keeps `conn` idle for the next request (up to the pool's bound; beyond it, it closes).
+    pub(super) fn put_back(self, conn: h1::Conn) {
+        let Ok(mut idle) = self.pool.idle.lock() else { return };
+        if idle.len() < self.connector.max_idle {
+            idle.push(conn);
+            drop(idle);
+            if let Some(state) = &self.connector.state {
+                state.breakers.notify_freed();
             }
         }
     }
-
-    fn usable(&self) -> bool {
-        self.conn.is_some() && !self.sender.is_closed()
-    }
-}
-
-/// A connection lent to one request until its response body ends.
-pub struct Lease {
-    conn: Option<LeasedConn>,
-    reused: bool,
-    reusable: bool,
-}
-
-enum LeasedConn {
-    H1 { h1: H1, pool: Arc<EndpointPool>, connector: Arc<Connector> },
-    H2(http2::SendRequest<UpstreamBody>),
 }
 
 impl EndpointPool {
@@ -141,7 +120,7 @@ impl EndpointPool {
                 let expired = match pool.idle.lock() {
                     Ok(mut idle) => {
                         let before = idle.len();
-                        idle.retain(|c| c.usable() && c.idle_since.elapsed() < idle_timeout);
+                        idle.retain(|c| c.idle_since.elapsed() < idle_timeout);
                         before - idle.len()
                     }
                     Err(_) => 0,
@@ -154,32 +133,52 @@ impl EndpointPool {
     }
 }
 
+/// A connection checked out for one request.
+enum Checked {
+    H1 { conn: h1::Conn, reused: bool },
+    H2(http2::SendRequest<UpstreamBody>),
+}
+
 /// Sends `req` to the endpoint: on a pooled connection when one is idle, else on a new one. A request
 /// that a reused connection could not take (closed by the peer while idle) is sent again on a new one.
+/// An HTTP/1.1 connection goes back to the pool when the response body ends cleanly.
 pub async fn send(
     pool: &Arc<EndpointPool>,
     connector: &Arc<Connector>,
     mut req: Request<UpstreamBody>,
-) -> Result<(Response<Incoming>, Lease), SendError> {
+) -> Result<Response<Received>, SendError> {
     for _ in 0..2 {
-        let mut lease = checkout(pool, connector).await?;
-        match lease.try_send(req).await {
-            Ok(resp) => return Ok((resp, lease)),
-            Err(Failed { detail, request: Some(back) }) if lease.reused => {
-                tracing::debug!(endpoint = %pool.address, error = %detail, "pooled connection was closed; retrying on a new one");
-                req = back;
+        match checkout(pool, connector).await? {
+            Checked::H2(mut sender) => {
+                return match sender.try_send_request(req).await {
+                    Ok(resp) => Ok(resp.map(Received::H2)),
+                    Err(mut e) => {
+                        let _ = e.take_message();
+                        Err(SendError::Protocol(error_chain(&e.into_error())))
+                    }
+                };
             }
-            Err(Failed { detail, .. }) => return Err(SendError::Protocol(detail)),
+            Checked::H1 { conn, reused } => {
+                let home = Home { pool: pool.clone(), connector: connector.clone() };
+                match h1::send(conn, req, Some(home)).await {
+                    Ok(resp) => return Ok(resp.map(Received::H1)),
+                    Err(h1::Failed { detail, request: Some(back) }) if reused => {
+                        tracing::debug!(endpoint = %pool.address, error = %detail, "pooled connection was closed; retrying on a new one");
+                        req = back;
+                    }
+                    Err(h1::Failed { detail, .. }) => return Err(SendError::Protocol(detail)),
+                }
+            }
         }
     }
     Err(SendError::Connect("no usable connection".into()))
 }
 
-async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Result<Lease, SendError> {
+async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Result<Checked, SendError> {
     if connector.http2 {
         let shared = pool.shared_h2.lock().ok().and_then(|g| g.as_ref().filter(|s| !s.is_closed()).cloned());
         if let Some(sender) = shared {
-            return Ok(Lease { conn: Some(LeasedConn::H2(sender)), reused: true, reusable: false });
+            return Ok(Checked::H2(sender));
         }
         let permit = match &connector.state {
             Some(state) => Some(
@@ -195,12 +194,12 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
         if let Ok(mut slot) = pool.shared_h2.lock() {
             *slot = Some(sender.clone());
         }
-        return Ok(Lease { conn: Some(LeasedConn::H2(sender)), reused: false, reusable: false });
+        return Ok(Checked::H2(sender));
     }
     let mut waited: Option<(Slot, Instant)> = None;
     loop {
-        if let Some(lease) = idle_lease(pool, connector).await {
-            return Ok(lease);
+        if let Some(conn) = idle_conn(pool, connector).await {
+            return Ok(Checked::H1 { conn, reused: true });
         }
         let Some(state) = &connector.state else { break };
         // Registered before looking, so a connection freed in between still wakes this request.
@@ -208,7 +207,7 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
         let mut freed = std::pin::pin!(freed);
         freed.as_mut().enable();
         if let Some(permit) = state.breakers.connection() {
-            return connect_lease(pool, connector, Some(permit)).await;
+            return new_conn(pool, connector, Some(permit)).await;
         }
         let deadline = match &waited {
             Some((_, deadline)) => *deadline,
@@ -227,112 +226,32 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
             return Err(SendError::Overflow(state.breakers.overflow(Limit::Connections)));
         }
     }
-    connect_lease(pool, connector, None).await
+    new_conn(pool, connector, None).await
 }
 
-/// An idle HTTP/1.1 connection of this worker's pool, ready for a request.
-async fn idle_lease(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Option<Lease> {
+/// An idle HTTP/1.1 connection of this worker's pool, still open and not expired.
+async fn idle_conn(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Option<h1::Conn> {
     loop {
-        let popped = pool.idle.lock().ok().and_then(|mut v| v.pop());
-        let mut h1 = popped?;
-        if !h1.usable() || h1.idle_since.elapsed() >= connector.idle_timeout {
+        let mut conn = pool.idle.lock().ok().and_then(|mut v| v.pop())?;
+        if conn.idle_since.elapsed() >= connector.idle_timeout {
             continue;
         }
-        // The previous response ended a moment ago; driving the connection makes it ready at once.
-        let ready = std::future::poll_fn(|cx| {
-            h1.poll_conn(cx);
-            if h1.conn.is_none() {
-                return Poll::Ready(false);
-            }
-            h1.sender.poll_ready(cx).map(|r| r.is_ok())
-        })
-        .await;
-        if !ready {
-            continue;
+        if std::future::poll_fn(|cx| Poll::Ready(conn.poll_still_open(cx))).await {
+            return Some(conn);
         }
-        return Some(Lease {
-            conn: Some(LeasedConn::H1 { h1, pool: pool.clone(), connector: connector.clone() }),
-            reused: true,
-            reusable: false,
-        });
     }
 }
 
 /// A new HTTP/1.1 connection for one request.
-async fn connect_lease(
+async fn new_conn(
     pool: &Arc<EndpointPool>,
     connector: &Arc<Connector>,
     permit: Option<Slot>,
-) -> Result<Lease, SendError> {
+) -> Result<Checked, SendError> {
     // Boxed for the same reason: keeps every request's future small to move.
-    let h1 = Box::pin(connect_h1(&pool.address, connector, permit)).await?;
+    let conn = Box::pin(connect_h1(&pool.address, connector, permit)).await?;
     pool.start_sweeper(connector.idle_timeout);
-    Ok(Lease {
-        conn: Some(LeasedConn::H1 { h1, pool: pool.clone(), connector: connector.clone() }),
-        reused: false,
-        reusable: false,
-    })
-}
-
-/// A request that could not be sent, with the request when the connection gave it back unsent.
-struct Failed {
-    detail: String,
-    request: Option<Request<UpstreamBody>>,
-}
-
-impl Lease {
-    async fn try_send(&mut self, req: Request<UpstreamBody>) -> Result<Response<Incoming>, Failed> {
-        let result = match self.conn.as_mut() {
-            Some(LeasedConn::H1 { h1, .. }) => {
-                let mut response = std::pin::pin!(h1.sender.try_send_request(req));
-                std::future::poll_fn(|cx| {
-                    h1.poll_conn(cx);
-                    response.as_mut().poll(cx)
-                })
-                .await
-            }
-            Some(LeasedConn::H2(sender)) => sender.try_send_request(req).await,
-            None => return Err(Failed { detail: "the lease holds no connection".into(), request: Some(req) }),
-        };
-        result.map_err(|mut e| {
-            let request = e.take_message();
-            Failed { detail: error_chain(&e.into_error()), request }
-        })
-    }
-
-    /// The response body ended normally: the connection may serve another request.
-    pub fn release(&mut self) {
-        self.reusable = true;
-    }
-
-    /// Drives an HTTP/1.1 connection: called before each poll of the response body, so the body's bytes
-    /// are read on the task that forwards them.
-    pub fn poll_upstream(&mut self, cx: &mut Context<'_>) {
-        if let Some(LeasedConn::H1 { h1, .. }) = self.conn.as_mut() {
-            h1.poll_conn(cx);
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some(LeasedConn::H1 { mut h1, pool, connector }) = self.conn.take() else { return };
-        if !self.reusable || !h1.usable() {
-            return;
-        }
-        h1.idle_since = Instant::now();
-        let mut idle = match pool.idle.lock() {
-            Ok(idle) => idle,
-            Err(_) => return,
-        };
-        if idle.len() < connector.max_idle {
-            idle.push(h1);
-            drop(idle);
-            if let Some(state) = &connector.state {
-                state.breakers.notify_freed();
-            }
-        }
-    }
+    Ok(Checked::H1 { conn, reused: false })
 }
 
 async fn connect_tcp(address: &str, connector: &Connector) -> Result<TcpStream, SendError> {
@@ -366,22 +285,19 @@ async fn tls(
     tls.connect(name, stream).await.map_err(|e| SendError::Connect(format!("TLS handshake failed: {e}")))
 }
 
-async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) -> Result<H1, SendError> {
+async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) -> Result<h1::Conn, SendError> {
     let deadline = Instant::now() + connector.connect_timeout;
     let stream = connect_tcp(address, connector).await?;
-    let handshake = async {
-        let stream = match &connector.tls {
-            None => Stream::Plain(stream),
-            Some((tc, name)) => Stream::Tls(Box::new(tls(address, stream, tc, name).await?)),
-        };
-        http1::Builder::new()
-            .handshake(TokioIo::new(Batched::upstream(stream)))
-            .await
-            .map_err(|e| SendError::Connect(error_chain(&e)))
+    let stream = match &connector.tls {
+        None => Stream::Plain(stream),
+        Some((tc, name)) => {
+            let handshake = tls(address, stream, tc, name);
+            Stream::Tls(Box::new(
+                tokio::time::timeout_at(deadline, handshake).await.map_err(|_| SendError::ConnectTimeout)??,
+            ))
+        }
     };
-    let (sender, conn) =
-        tokio::time::timeout_at(deadline, handshake).await.map_err(|_| SendError::ConnectTimeout)??;
-    Ok(H1 { sender, conn: Some(Box::pin(conn)), idle_since: Instant::now(), _permit: permit })
+    Ok(h1::Conn::new(stream, permit))
 }
 
 async fn connect_h2(
@@ -446,15 +362,9 @@ pub(crate) async fn probe(
             let resp = sender.send_request(req(uri)?).await.map_err(|e| error_chain(&e))?;
             Ok(resp.status().as_u16())
         } else {
-            let mut h1 = connect_h1(address, connector, None).await.map_err(describe)?;
+            let conn = connect_h1(address, connector, None).await.map_err(describe)?;
             let uri = path.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-            let mut response = std::pin::pin!(h1.sender.send_request(req(uri)?));
-            let resp = std::future::poll_fn(|cx| {
-                h1.poll_conn(cx);
-                response.as_mut().poll(cx)
-            })
-            .await
-            .map_err(|e| error_chain(&e))?;
+            let resp = h1::send(conn, req(uri)?, None).await.map_err(|e| e.detail)?;
             Ok(resp.status().as_u16())
         }
     };
