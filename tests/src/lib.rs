@@ -6,6 +6,7 @@ pub mod client;
 pub mod flaky;
 pub mod jwt;
 pub mod mock_llm;
+pub mod raw;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -25,4 +25,5 @@ mod response_cache;
 mod routing;
 mod streaming;
 mod timeouts;
+mod upstream_h1;
 mod wasm_load;
