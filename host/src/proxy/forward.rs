@@ -176,8 +176,11 @@ impl Pipeline {
         };
 
         let total = route.timeout.unwrap_or(cluster.request_timeout);
-        let deadline = tokio::time::Instant::now() + total;
+        // One clock read for the first try: its start is the deadline's base.
+        let started = tokio::time::Instant::now();
+        let deadline = started + total;
         let mut tried = 0u64;
+        let mut first = true;
         let mut retries = 0u32;
         let mut resp = loop {
             let pick = Pick { client_ip: conn.client.ip(), headers: &parts.headers };
@@ -221,7 +224,7 @@ impl Pipeline {
             *req.headers_mut() =
                 if may_retry.is_some() { parts.headers.clone() } else { std::mem::take(&mut parts.headers) };
 
-            let now = tokio::time::Instant::now();
+            let now = if std::mem::take(&mut first) { started } else { tokio::time::Instant::now() };
             let left = deadline.saturating_duration_since(now);
             // The bound this try waits for, and the one an error names (the route's or cluster's whole timeout,
             // or the retry policy's per-try timeout when that is shorter).
@@ -229,7 +232,7 @@ impl Pipeline {
                 Some(t) if t < left => (t, t),
                 _ => (left, total),
             };
-            let result = tokio::time::timeout(try_timeout, cluster.send(index, req)).await;
+            let result = tokio::time::timeout_at(now + try_timeout, cluster.send(index, req)).await;
             let end = match &result {
                 Ok(Ok(r)) => TryEnd::Answered(r.status().as_u16()),
                 Ok(Err(SendError::Connect(_) | SendError::ConnectTimeout)) => TryEnd::ConnectFailure,

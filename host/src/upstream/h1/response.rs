@@ -43,19 +43,21 @@ pub enum Parsed {
 /// Parses the response head at the start of `buf`; a complete head is removed from it. `head_request`: the
 /// request was HEAD (the response has no body whatever its fields say).
 pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(format!("the response head is larger than {} KiB", MAX_HEAD / 1024))
-        }
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(format!("the response head has more than {MAX_FIELDS} fields"))
-        }
-        Err(e) => return Err(format!("the response head is malformed: {e}")),
-    };
+    // Left uninitialised: httparse writes the fields it finds (a 3 KiB array cleared per response otherwise).
+    let mut fields = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut response = httparse::Response::new(&mut []);
+    let len =
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                return Err(format!("the response head is larger than {} KiB", MAX_HEAD / 1024))
+            }
+            Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(format!("the response head has more than {MAX_FIELDS} fields"))
+            }
+            Err(e) => return Err(format!("the response head is malformed: {e}")),
+        };
     let code = response.code.unwrap_or(0);
     let status = StatusCode::from_u16(code).map_err(|_| format!("the response status {code} is not valid"))?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
@@ -130,6 +132,14 @@ fn framing(
 }
 
 fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(CONNECTION).iter();
+    // The usual cases, one value of one token: no splitting.
+    match (values.next(), values.next()) {
+        (None, _) => return version != Version::HTTP_10,
+        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"keep-alive") => return true,
+        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"close") => return false,
+        _ => {}
+    }
     let has = |token: &str| {
         headers
             .get_all(CONNECTION)
