@@ -78,80 +78,103 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, Stri
         return Ok(Parsed::Interim);
     }
     let mut headers = HeaderMap::with_capacity(count);
+    let mut fields = Fields::default();
     for &(name, name_len, value, value_len) in &spans[..count] {
         let (name, value) = (name as usize, value as usize);
         let name = HeaderName::from_bytes(&head[name..name + name_len as usize])
             .map_err(|_| "the response head has a field with an invalid name".to_string())?;
         let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len as usize))
             .map_err(|_| format!("the response field {name} has an invalid value"))?;
+        fields.see(&name, &value);
         headers.append(name, value);
     }
-    let (decoder, delimited) = framing(status, version, &headers, head_request)?;
-    let keep_alive = !delimited && keeps_alive(version, &headers);
+    let (decoder, delimited) = fields.framing(status, version, head_request)?;
+    let keep_alive = !delimited && fields.keeps_alive(version);
     Ok(Parsed::Final(Head { status, version, headers, decoder, keep_alive }))
 }
 
-/// The body's framing, and whether it runs to the connection's close.
-fn framing(
-    status: StatusCode,
-    version: Version,
-    headers: &HeaderMap,
-    head_request: bool,
-) -> Result<(Decoder, bool), String> {
-    if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-        return Ok((Decoder::Length(0), false));
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        if version == Version::HTTP_10 {
-            return Err("the HTTP/1.0 response has a transfer-encoding".into());
-        }
-        let last = headers.get_all(TRANSFER_ENCODING).iter().next_back().and_then(|v| v.to_str().ok());
-        let chunked = last.and_then(|v| v.rsplit(',').next()).is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked { (Decoder::Chunked(Chunk::Size), false) } else { (Decoder::Eof, true) });
-    }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        let text = value.to_str().map_err(|_| "the response's content-length is not a number".to_string())?;
-        for part in text.split(',') {
-            let part = part.trim();
-            let n: u64 = part
-                .parse()
-                .ok()
-                .filter(|_| part.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| format!("the response's content-length {part:?} is not a number"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err("the response has content-length fields that disagree".into());
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
-        Some(n) => (Decoder::Length(n), false),
-        None => (Decoder::Eof, true),
-    })
+/// What the framing fields (`transfer-encoding`, `content-length`, `connection`) say, gathered as the head is
+/// read (no lookups in the map afterwards).
+#[derive(Default)]
+struct Fields {
+    /// `transfer-encoding` is present; whether its last coding is `chunked`.
+    chunked: Option<bool>,
+    /// The agreed `content-length`, or why it is invalid (reported unless `transfer-encoding` wins).
+    length: Option<Result<u64, String>>,
+    close: bool,
+    keep_alive: bool,
 }
 
-fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut values = headers.get_all(CONNECTION).iter();
-    // The usual cases, one value of one token: no splitting.
-    match (values.next(), values.next()) {
-        (None, _) => return version != Version::HTTP_10,
-        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"keep-alive") => return true,
-        (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"close") => return false,
-        _ => {}
+impl Fields {
+    fn see(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if *name == TRANSFER_ENCODING {
+            let last = value.to_str().ok().and_then(|v| v.rsplit(',').next());
+            self.chunked = Some(last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
+        } else if *name == CONTENT_LENGTH {
+            if !matches!(self.length, Some(Err(_))) {
+                self.length = Some(agree(self.length.take(), value));
+            }
+        } else if *name == CONNECTION {
+            let bytes = value.as_bytes();
+            // The usual cases, one token: no splitting.
+            if bytes.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if bytes.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else {
+                for token in value.to_str().unwrap_or("").split(',') {
+                    let token = token.trim();
+                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                    self.close |= token.eq_ignore_ascii_case("close");
+                }
+            }
+        }
     }
-    let has = |token: &str| {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
-    if version == Version::HTTP_10 {
-        has("keep-alive") && !has("close")
-    } else {
-        !has("close")
+
+    /// The body's framing, and whether it runs to the connection's close.
+    fn framing(&self, status: StatusCode, version: Version, head_request: bool) -> Result<(Decoder, bool), String> {
+        if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+            return Ok((Decoder::Length(0), false));
+        }
+        if let Some(chunked) = self.chunked {
+            if version == Version::HTTP_10 {
+                return Err("the HTTP/1.0 response has a transfer-encoding".into());
+            }
+            return Ok(if chunked { (Decoder::Chunked(Chunk::Size), false) } else { (Decoder::Eof, true) });
+        }
+        match &self.length {
+            Some(Ok(n)) => Ok((Decoder::Length(*n), false)),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok((Decoder::Eof, true)),
+        }
     }
+
+    fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.keep_alive && !self.close
+        } else {
+            !self.close
+        }
+    }
+}
+
+/// The length a `content-length` value gives, checked against the one seen before.
+fn agree(before: Option<Result<u64, String>>, value: &HeaderValue) -> Result<u64, String> {
+    let text = value.to_str().map_err(|_| "the response's content-length is not a number".to_string())?;
+    let mut length = before.transpose()?;
+    for part in text.split(',') {
+        let part = part.trim();
+        let n: u64 = part
+            .parse()
+            .ok()
+            .filter(|_| part.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("the response's content-length {part:?} is not a number"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err("the response has content-length fields that disagree".into());
+        }
+        length = Some(n);
+    }
+    length.ok_or_else(|| "the response's content-length is empty".to_string())
 }
 
 /// Where a chunked body's decoding stands.
