@@ -172,6 +172,20 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>,
     } else if let Some(code) = path.strip_prefix("/status/") {
         let status = StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         full(status, "text/plain", format!("status {code}\n"))
+    } else if path == "/duplex" {
+        // Each request chunk is sent back as it arrives, while the request is still coming.
+        let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+        let mut body = req.into_body();
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(Ok(Frame::data(data))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Response::builder().body(StreamBody::new(futures_stream(rx)).boxed()).expect("duplex response")
     } else if path == "/reset" {
         return Err(std::io::Error::other("reset requested"));
     } else if path == "/stream-in" {

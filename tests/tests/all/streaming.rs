@@ -76,3 +76,32 @@ async fn request_bodies_stream_to_the_upstream() -> anyhow::Result<()> {
     assert_eq!(all, b"chunk-0;chunk-1;chunk-2;");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_response_streams_back_while_the_request_body_still_streams_in() -> anyhow::Result<()> {
+    let up = Upstream::start("duplex").await;
+    let gw = gateway(&up)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+    let body = StreamBody::new(ReceiverStream(rx)).boxed();
+    let req = http::Request::builder().method("POST").uri("/duplex").header("host", "localhost").body(body)?;
+    tx.send(Ok(Frame::data(Bytes::from("chunk-0;")))).await?;
+    // The response's head comes while the request has sent one chunk of an unknown number.
+    let resp = tokio::time::timeout(Duration::from_secs(5), send(gw.main(), &Proto::H1, req)).await??;
+    assert_eq!(resp.status(), 200);
+    let mut echoed = resp.into_body();
+    for i in 0..3 {
+        if i > 0 {
+            tx.send(Ok(Frame::data(Bytes::from(format!("chunk-{i};"))))).await?;
+        }
+        // Chunk i comes back before chunk i + 1 is written: neither direction waits for the other's end.
+        let frame = tokio::time::timeout(Duration::from_secs(5), echoed.frame())
+            .await
+            .map_err(|_| anyhow::anyhow!("chunk {i} was not echoed while the request went on"))?
+            .expect("a frame")?;
+        assert_eq!(frame.into_data().expect("data"), Bytes::from(format!("chunk-{i};")));
+    }
+    drop(tx);
+    let rest = tokio::time::timeout(Duration::from_secs(5), echoed.collect()).await??.to_bytes();
+    assert!(rest.is_empty(), "nothing after the last chunk: {rest:?}");
+    Ok(())
+}
