@@ -588,6 +588,19 @@ mod tests {
     }
 
     #[test]
+    fn chunked_framing_beyond_its_bounds_is_refused() {
+        let long_line = format!("1;{}\r\n", "x".repeat(MAX_CHUNK_LINE));
+        let (_, _, end) = decode_all(Decoder::Chunked(Chunk::Size), &long_line, 1000);
+        assert_eq!(end, Err("a chunk-size line of the response is longer than 4096 bytes".to_string()));
+        let huge_trailers = format!("0\r\nx-t: {}", "v".repeat(MAX_HEAD + 1));
+        let (_, _, end) = decode_all(Decoder::Chunked(Chunk::Size), &huge_trailers, 4096);
+        assert_eq!(end, Err("the response's trailers are larger than 64 KiB".to_string()));
+        let overflow = "10000000000000000\r\n";
+        let (_, _, end) = decode_all(Decoder::Chunked(Chunk::Size), overflow, 1000);
+        assert_eq!(end, Err("the chunk size \"10000000000000000\" of the response is not valid".to_string()));
+    }
+
+    #[test]
     fn settle_sees_the_end_of_a_chunked_body_without_a_read() {
         let mut decoder = Decoder::Chunked(Chunk::Size);
         let mut buf = BytesMut::from("3\r\nabc\r\n0\r\n\r\n");
