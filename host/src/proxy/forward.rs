@@ -232,7 +232,14 @@ impl Pipeline {
                 Some(t) if t < left => (t, t),
                 _ => (left, total),
             };
-            let result = tokio::time::timeout_at(now + try_timeout, cluster.send(index, req)).await;
+            // The exchange's future is pinned where it is made (no `Timeout` wrapper to move it into).
+            let mut exchange = std::pin::pin!(cluster.send(index, req));
+            let mut expiry = std::pin::pin!(tokio::time::sleep_until(now + try_timeout));
+            let result = std::future::poll_fn(|cx| match std::future::Future::poll(exchange.as_mut(), cx) {
+                std::task::Poll::Ready(sent) => std::task::Poll::Ready(Ok(sent)),
+                std::task::Poll::Pending => std::future::Future::poll(expiry.as_mut(), cx).map(Err),
+            })
+            .await;
             let end = match &result {
                 Ok(Ok(r)) => TryEnd::Answered(r.status().as_u16()),
                 Ok(Err(SendError::Connect(_) | SendError::ConnectTimeout)) => TryEnd::ConnectFailure,

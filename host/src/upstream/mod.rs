@@ -149,11 +149,12 @@ impl Cluster {
 
     /// Sends a request to endpoint `index` on a pooled connection. An HTTP/1.1 connection goes back to the
     /// pool when the response body is read to its end.
-    pub async fn send(
+    /// The pool's own future, not wrapped in another: it is moved once less per request.
+    pub fn send(
         &self,
         index: usize,
         req: http::Request<UpstreamBody>,
-    ) -> Result<http::Response<received::Received>, pool::SendError> {
-        pool::send(&self.pools[index], &self.connector, req).await
+    ) -> impl std::future::Future<Output = Result<http::Response<received::Received>, pool::SendError>> + '_ {
+        pool::send(&self.pools[index], &self.connector, req)
     }
 }
