@@ -48,11 +48,12 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, Stri
     let mut response = httparse::Response::new(&mut []);
     let len =
         match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
+            // A whole head past the bound (one large read) is refused as a partial one is.
+            Ok(_) if buf.len() > MAX_HEAD => {
                 return Err(format!("the response head is larger than {} KiB", MAX_HEAD / 1024))
             }
-            Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+            Ok(_) => return Ok(Parsed::Partial),
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(format!("the response head has more than {MAX_FIELDS} fields"))
             }
@@ -522,6 +523,8 @@ mod tests {
         assert_eq!(parse(&many, false).unwrap_err(), "the response head has more than 100 fields");
         let long = format!("HTTP/1.1 200 OK\r\nx: {}", "v".repeat(MAX_HEAD));
         assert_eq!(parse(&long, false).unwrap_err(), "the response head is larger than 64 KiB");
+        let whole = format!("{long}\r\n\r\n");
+        assert_eq!(parse(&whole, false).unwrap_err(), "the response head is larger than 64 KiB");
     }
 
     /// Decodes `input` fed in pieces of `step` bytes; the data, trailers and how it ended.
