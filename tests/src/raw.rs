@@ -135,15 +135,14 @@ fn request_len(buf: &[u8]) -> Option<usize> {
             let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
             at = line_end + 2;
             if size == 0 {
-                let end = buf[at..].windows(2).position(|w| w == b"\r\n")?;
-                // Trailer fields, then the empty line.
-                let mut t = at;
-                let mut line = end;
-                while line != 0 {
-                    t += line + 2;
-                    line = buf[t..].windows(2).position(|w| w == b"\r\n")?;
+                // Trailer fields, each a line, then the empty line.
+                loop {
+                    let line = buf[at..].windows(2).position(|w| w == b"\r\n")?;
+                    at += line + 2;
+                    if line == 0 {
+                        return Some(at);
+                    }
                 }
-                return Some(t + 2);
             }
             at += size + 2;
             if at > buf.len() {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// Errors of filtered bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::upstream::BoxError;
 
 /// Why a filtered body stopped early, for the request path to answer accordingly.
 #[derive(Debug)]

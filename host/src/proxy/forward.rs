@@ -26,6 +26,8 @@ use http::{HeaderValue, Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
+use std::future::Future as _;
+use std::task::Poll;
 
 use super::ResponseBody;
 
@@ -235,9 +237,9 @@ impl Pipeline {
             // The exchange's future is pinned where it is made (no `Timeout` wrapper to move it into).
             let mut exchange = std::pin::pin!(cluster.send(index, req));
             let mut expiry = std::pin::pin!(tokio::time::sleep_until(now + try_timeout));
-            let result = std::future::poll_fn(|cx| match std::future::Future::poll(exchange.as_mut(), cx) {
-                std::task::Poll::Ready(sent) => std::task::Poll::Ready(Ok(sent)),
-                std::task::Poll::Pending => std::future::Future::poll(expiry.as_mut(), cx).map(Err),
+            let result = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+                Poll::Ready(sent) => Poll::Ready(Ok(sent)),
+                Poll::Pending => expiry.as_mut().poll(cx).map(Err),
             })
             .await;
             let end = match &result {

@@ -23,8 +23,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Error type of the bodies that cross the proxy (sent upstream, received, filtered).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Body type sent upstream.
-pub type UpstreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub type UpstreamBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 /// TLS client configurations, built once per cluster for all workers (loading roots is not free).
 #[derive(Default, Clone)]

@@ -1,13 +1,10 @@
 //! The body of an upstream's response, whichever protocol brought it.
 
-use super::h1;
+use super::{h1, BoxError};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-/// Error type of an upstream response body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A response body from an upstream: read by Weir's HTTP/1.1 client, or by hyper's HTTP/2 connection.
 pub enum Received {

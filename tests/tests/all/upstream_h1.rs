@@ -185,3 +185,21 @@ impl futures_core::Stream for Frames {
         std::task::Poll::Ready(next.map(|p| Ok(hyper::body::Frame::data(bytes::Bytes::from_static(p.as_bytes())))))
     }
 }
+
+#[tokio::test]
+async fn a_pooled_connection_closed_unanswered_is_retried_only_for_idempotent_requests() -> anyhow::Result<()> {
+    let ok = Answer::whole("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    // The second request is read, then its connection closed without a byte of answer.
+    let silent = Answer::pieces(&[], true);
+    // (method, status of the second request, requests the upstream read)
+    for (method, status, seen) in [("GET", 200, 3), ("POST", 502, 2)] {
+        let up = Raw::start(vec![ok.clone(), silent.clone(), ok.clone()]).await;
+        let gw = gateway(&up)?;
+        let first = call(gw.main(), &Proto::H1, request(method, "localhost", "/a", &[], "", &Proto::H1)).await?;
+        assert_eq!(first.status, 200, "{method}: {}", first.body);
+        let second = call(gw.main(), &Proto::H1, request(method, "localhost", "/b", &[], "", &Proto::H1)).await?;
+        assert_eq!(second.status, status, "{method}: {}", second.body);
+        assert_eq!(up.requests().len(), seen, "{method}: a request sent whole is sent again only when idempotent");
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ pub mod request;
 pub mod response;
 
 use super::pool::{Home, Stream};
-use super::UpstreamBody;
+use super::{BoxError, UpstreamBody};
 use crate::io::Batched;
 use crate::upstream::breaker::Slot;
 use bytes::{Bytes, BytesMut};
@@ -24,9 +24,6 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::time::Instant;
-
-/// Error type of a response body.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes asked of each read at first; a read that fills them doubles the next, up to [`MAX_READ`].
 const FIRST_READ: usize = 8 * 1024;

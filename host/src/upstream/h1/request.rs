@@ -198,6 +198,8 @@ pub struct Outgoing {
     buf: Vec<u8>,
     written: usize,
     flush: bool,
+    /// Some byte went out (kept when the buffer is cleared and reused).
+    sent: bool,
     body: Option<UpstreamBody>,
     encoder: Encoder,
     /// The body gave its end (or is not sent).
@@ -213,7 +215,7 @@ impl Outgoing {
         let empty = body.is_end_stream();
         let encoder = encode_head(parts, empty, body.size_hint().exact(), &mut buf);
         let body_done = encoder == Encoder::Empty;
-        Outgoing { buf, written: 0, flush: false, body: Some(body), encoder, body_done, polled: false }
+        Outgoing { buf, written: 0, flush: false, sent: false, body: Some(body), encoder, body_done, polled: false }
     }
 
     /// Everything was written and flushed: the connection may carry another request once the answer ends.
@@ -223,7 +225,7 @@ impl Outgoing {
 
     /// Whether any byte went out.
     pub fn started(&self) -> bool {
-        self.written > 0 || self.flush
+        self.sent
     }
 
     /// The body, when no frame was taken from it.
@@ -274,6 +276,7 @@ impl Outgoing {
                 Poll::Ready(Ok(n)) => {
                     self.written += n;
                     self.flush = true;
+                    self.sent = true;
                 }
                 Poll::Ready(Err(e)) => return Err(format!("writing the request: {e}")),
                 Poll::Pending => return Ok(()),
