@@ -24,6 +24,7 @@ pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod harness;
+pub mod http1;
 pub mod io;
 pub mod proxy;
 pub mod registry;

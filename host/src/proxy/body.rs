@@ -5,12 +5,52 @@
 use super::filtered::Filtered;
 use super::log::Completion;
 use crate::upstream::received::Received;
+use crate::upstream::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use pin_project_lite::pin_project;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// The body of every request the gateway serves.
+pub enum RequestBody {
+    /// No body (known when the head was read).
+    Empty,
+    /// Read by Weir's HTTP/1.1 server.
+    H1(crate::server::h1::Incoming),
+    /// Read by hyper's HTTP/2 server.
+    H2(hyper::body::Incoming),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::H1(body) => Pin::new(body).poll_frame(cx),
+            RequestBody::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::H1(body) => body.is_end_stream(),
+            RequestBody::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::H1(body) => body.size_hint(),
+            RequestBody::H2(body) => body.size_hint(),
+        }
+    }
+}
 
 /// The body type of every response the gateway writes.
 pub type ResponseBody = Observed<Either<Full<Bytes>, Filtered<Received>>>;

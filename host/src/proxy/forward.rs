@@ -25,11 +25,10 @@ use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::Incoming;
 use std::future::Future as _;
 use std::task::Poll;
 
-use super::ResponseBody;
+use super::{RequestBody, ResponseBody};
 
 /// Why a cluster did not take a request.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +83,7 @@ impl Pipeline {
         &self,
         conn: &ConnInfo,
         mut parts: http::request::Parts,
-        body: Incoming,
+        body: RequestBody,
         route: &Route,
         cluster: &upstream::Cluster,
         chained: Option<Chained<'_>>,
@@ -424,7 +423,7 @@ impl Pipeline {
         &self,
         conn: &ConnInfo,
         parts: http::request::Parts,
-        body: Incoming,
+        body: RequestBody,
         route: &Route,
         cluster: &upstream::Cluster,
         chained: Option<Chained<'_>>,

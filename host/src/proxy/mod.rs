@@ -21,7 +21,7 @@ mod retry;
 #[cfg(test)]
 mod sizes;
 
-pub use body::ResponseBody;
+pub use body::{RequestBody, ResponseBody};
 
 use crate::abi::stream::{LocalResponse, RequestInfo};
 use crate::config;
@@ -37,7 +37,6 @@ use body::{full, Observed};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use log::Completion;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -201,7 +200,7 @@ impl Pipeline {
     }
 
     /// Serves one request. Never fails: every error becomes a JSON error response.
-    pub async fn handle(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
+    pub async fn handle(&self, conn: ConnInfo, req: Request<RequestBody>) -> Response<ResponseBody> {
         let start = Instant::now();
         let request_id = headers::request_id(req.headers());
         let host = request_host(&req);
@@ -262,7 +261,7 @@ impl Pipeline {
     async fn direct_filtered(
         &self,
         conn: ConnInfo,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         route: &Route,
         chain: &[Attachment],
         filters: &WorkerFilters,
@@ -332,7 +331,7 @@ impl Pipeline {
     async fn proxy<'a>(
         &'a self,
         conn: ConnInfo,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         route: &'a Route,
         mut cluster: &'a upstream::Cluster,
         mut completion: Completion,
@@ -394,7 +393,7 @@ impl Pipeline {
         route: &Route,
         chain: &[Attachment],
         cluster: Option<Arc<str>>,
-        body: Option<&mut Incoming>,
+        body: Option<&mut RequestBody>,
         mut completion: Completion,
     ) -> Result<(ChainStreams, Completion, Option<Prelude>), Response<ResponseBody>> {
         let authority = host_value(parts);
@@ -602,7 +601,7 @@ fn host_value(parts: &http::request::Parts) -> Option<HeaderValue> {
 /// on a proxied route.
 fn early_memo(
     first: &Attachment,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     route: &Route,
     tls: bool,
 ) -> Option<crate::filter::memo::MemoAnswer> {
@@ -638,7 +637,7 @@ fn local_reply(local: &LocalResponse, completion: Completion) -> Response<Respon
 
 /// The host a request is for: the `Host` header, or the URI authority (HTTP/2), without the port,
 /// lower case (copied only when it is not already).
-fn request_host(req: &Request<Incoming>) -> std::borrow::Cow<'_, str> {
+fn request_host(req: &Request<RequestBody>) -> std::borrow::Cow<'_, str> {
     host_of(req.headers(), req.uri())
 }
 

@@ -3,12 +3,11 @@
 //! by kilobytes (an inline filter phase, a value stored twice by an async fn's arguments) costs every
 //! request a memcpy of that size. docs/benchmarks.md ("Future sizes") has the figures; these tests keep them.
 
-use super::{Completion, ConnInfo, Pipeline, ResponseBody};
+use super::{Completion, ConnInfo, Pipeline, RequestBody, ResponseBody};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use std::future::Future;
 
-fn future_size<'a, Fut: Future>(_: impl FnOnce(&'a Pipeline, ConnInfo, Request<Incoming>) -> Fut) -> usize {
+fn future_size<'a, Fut: Future>(_: impl FnOnce(&'a Pipeline, ConnInfo, Request<RequestBody>) -> Fut) -> usize {
     std::mem::size_of::<Fut>()
 }
 

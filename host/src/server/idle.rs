@@ -133,6 +133,11 @@ impl Watched {
         self.close.load(Relaxed)
     }
 
+    /// Whether the connection was asked to close (without registering to be woken).
+    pub fn asked_to_close(&self) -> bool {
+        self.close.load(Relaxed)
+    }
+
     fn ask_to_close(&self) {
         if !self.close.swap(true, Relaxed) {
             if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {

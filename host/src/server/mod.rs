@@ -1,8 +1,10 @@
 //! Starting and stopping the gateway: everything is validated and bound before the first worker
 //! starts, so a bad certificate or a taken port fails the start with a clear error and nothing runs.
 
+pub mod h1;
 mod idle;
 mod listener;
+mod rewind;
 mod tls;
 mod worker;
 

@@ -1,18 +1,21 @@
 //! One worker: an OS thread with its own current-thread tokio runtime, its own listener sockets and its
 //! own pipeline (clusters, pools). It accepts, serves, and on shutdown stops accepting and drains.
 
-use super::idle::{Activity, Sweeper, Tracked};
+use super::h1;
+use super::idle::{Activity, Sweeper, Tracked, Watched};
+use super::rewind::Rewind;
 use super::Shared;
 use crate::io::Batched;
-use crate::proxy::{ConnInfo, Pipeline, TlsFacts};
+use crate::proxy::{ConnInfo, Pipeline, RequestBody, TlsFacts};
 use crate::telemetry::metrics::ListenerMetrics;
 use arc_swap::ArcSwap;
+use http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -177,12 +180,16 @@ async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCt
     ctx.metrics.open.inc();
     let activity = Activity::new();
     let tracked = Tracked::new(Batched::downstream(stream), activity.clone());
+    // The worker's sweeper asks the connection to close when it is idle or the worker shuts down; the
+    // connection then finishes the request it has and closes.
+    let watched = ctx.sweeper.watch(activity, ctx.idle_timeout);
     match &ctx.tls {
-        None => serve_http(TokioIo::new(tracked), info, activity, &ctx).await,
+        None => serve_http(tracked, info, &ctx, &watched, false).await,
         Some(acceptor) => match tokio::time::timeout(ctx.header_timeout, acceptor.accept(tracked)).await {
             Ok(Ok(tls)) => {
                 let facts = Some(Arc::new(TlsFacts::of(tls.get_ref().1)));
-                serve_http(TokioIo::new(tls), ConnInfo { tls_facts: facts, ..info }, activity, &ctx).await
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                serve_http(tls, ConnInfo { tls_facts: facts, ..info }, &ctx, &watched, h2).await
             }
             Ok(Err(e)) => tracing::debug!(client = %info.client, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(client = %info.client, "TLS handshake timed out"),
@@ -191,25 +198,44 @@ async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCt
     ctx.metrics.open.dec();
 }
 
-async fn serve_http<I>(io: I, info: ConnInfo, activity: Activity, ctx: &ListenerCtx)
+/// Serves HTTP/1.1 with Weir's own server, HTTP/2 (ALPN `h2`, or the h2c preface on a plain connection) with
+/// hyper's.
+async fn serve_http<S>(io: S, info: ConnInfo, ctx: &ListenerCtx, watched: &Watched, alpn_h2: bool)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if alpn_h2 {
+        return serve_h2(io, info, ctx, watched).await;
+    }
+    let mut conn = h1::Conn::new(io);
+    match h1::sniff(&mut conn, watched).await {
+        None => {}
+        Some(true) => {
+            let (io, read) = conn.into_parts();
+            serve_h2(Rewind::new(read, io), info, ctx, watched).await
+        }
+        Some(false) => {
+            let settings = h1::Settings { pipeline: &ctx.pipeline, header_timeout: ctx.header_timeout };
+            h1::serve(conn, &info, settings, watched).await
+        }
+    }
+}
+
+async fn serve_h2<S>(io: S, info: ConnInfo, ctx: &ListenerCtx, watched: &Watched)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let pipeline = ctx.pipeline.clone();
     let conn = info.clone();
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let pipeline = pipeline.load_full();
         let info = conn.clone();
-        async move { Ok::<_, Infallible>(pipeline.handle(info, req).await) }
+        async move { Ok::<_, Infallible>(pipeline.handle(info, req.map(RequestBody::H2)).await) }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(ctx.header_timeout).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(1024);
-    let conn = builder.serve_connection(io, service);
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder.timer(TokioTimer::new()).max_concurrent_streams(1024);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    // The worker's sweeper asks the connection to close when it is idle or the worker shuts down; the
-    // connection then finishes the requests it has and closes.
-    let watched = ctx.sweeper.watch(activity, ctx.idle_timeout);
     let mut closing = false;
     let result = std::future::poll_fn(|cx| {
         if !closing && watched.poll_close(cx) {

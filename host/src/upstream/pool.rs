@@ -58,7 +58,9 @@ pub struct Connector {
 /// The pool of one endpoint.
 pub struct EndpointPool {
     address: Arc<str>,
-    idle: Mutex<Vec<h1::Conn>>,
+    /// Boxed: a connection moves between the pool and a response body once per request, as a pointer.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<h1::Conn>>>,
     shared_h2: Mutex<Option<http2::SendRequest<UpstreamBody>>>,
     sweeping: AtomicBool,
 }
@@ -71,7 +73,7 @@ pub struct Home {
 
 impl Home {
     /// Keeps `conn` idle for the next request (up to the pool's bound; beyond it, it closes).
-    pub(super) fn put_back(self, conn: h1::Conn) {
+    pub(super) fn put_back(self, conn: Box<h1::Conn>) {
         let Ok(mut idle) = self.pool.idle.lock() else { return };
         if idle.len() < self.connector.max_idle {
             idle.push(conn);
@@ -135,7 +137,7 @@ impl EndpointPool {
 
 /// A connection checked out for one request.
 enum Checked {
-    H1 { conn: h1::Conn, reused: bool },
+    H1 { conn: Box<h1::Conn>, reused: bool },
     H2(http2::SendRequest<UpstreamBody>),
 }
 
@@ -230,7 +232,7 @@ async fn checkout(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Resul
 }
 
 /// An idle HTTP/1.1 connection of this worker's pool, still open and not expired.
-async fn idle_conn(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Option<h1::Conn> {
+async fn idle_conn(pool: &Arc<EndpointPool>, connector: &Arc<Connector>) -> Option<Box<h1::Conn>> {
     loop {
         let mut conn = pool.idle.lock().ok().and_then(|mut v| v.pop())?;
         if conn.idle_since.elapsed() >= connector.idle_timeout {
@@ -285,7 +287,7 @@ async fn tls(
     tls.connect(name, stream).await.map_err(|e| SendError::Connect(format!("TLS handshake failed: {e}")))
 }
 
-async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) -> Result<h1::Conn, SendError> {
+async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) -> Result<Box<h1::Conn>, SendError> {
     let deadline = Instant::now() + connector.connect_timeout;
     let stream = connect_tcp(address, connector).await?;
     let stream = match &connector.tls {
@@ -297,7 +299,7 @@ async fn connect_h1(address: &str, connector: &Connector, permit: Option<Slot>) 
             ))
         }
     };
-    Ok(h1::Conn::new(stream, permit))
+    Ok(Box::new(h1::Conn::new(stream, permit)))
 }
 
 async fn connect_h2(

@@ -23,6 +23,7 @@ mod registry;
 mod resilience;
 mod response_cache;
 mod routing;
+mod server_h1;
 mod streaming;
 mod timeouts;
 mod upstream_h1;

@@ -12,13 +12,14 @@ pub mod response;
 
 use super::pool::{Home, Stream};
 use super::{BoxError, UpstreamBody};
+use crate::http1::decode::{Decoded, Decoder, Side};
 use crate::io::Batched;
 use crate::upstream::breaker::Slot;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response};
 use http_body::{Frame, SizeHint};
 use request::Outgoing;
-use response::{Decoded, Decoder, Parsed};
+use response::Parsed;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -121,7 +122,11 @@ pub struct Failed {
 
 /// Sends `req` on `conn` and waits for the response head. The body streams from the connection; when it
 /// ends cleanly the connection goes back to `home` (when given) for the next request.
-pub async fn send(mut conn: Conn, req: Request<UpstreamBody>, home: Option<Home>) -> Result<Response<Body>, Failed> {
+pub async fn send(
+    mut conn: Box<Conn>,
+    req: Request<UpstreamBody>,
+    home: Option<Home>,
+) -> Result<Response<Body>, Failed> {
     let (parts, body) = req.into_parts();
     let mut out = Outgoing::new(&parts, body);
     let head_request = parts.method == Method::HEAD;
@@ -164,7 +169,8 @@ pub async fn send(mut conn: Conn, req: Request<UpstreamBody>, home: Option<Home>
 
 /// A response body read from its connection as it is polled; it also writes what is left of the request.
 pub struct Body {
-    conn: Option<Conn>,
+    /// Boxed where it is made, so moving the body (and the response holding it) does not copy it.
+    conn: Option<Box<Conn>>,
     out: Outgoing,
     decoder: Decoder,
     keep_alive: bool,
@@ -176,7 +182,7 @@ impl Body {
     /// Moves past framing already read; at the body's end, gives the connection back.
     fn settle(&mut self) {
         if let Some(conn) = self.conn.as_mut() {
-            if self.decoder.settle(&mut conn.buf).is_err() {
+            if self.decoder.settle(&mut conn.buf, Side::Response).is_err() {
                 return; // reported by the next decode
             }
         }
@@ -216,7 +222,7 @@ impl http_body::Body for Body {
             }
         }
         loop {
-            match this.decoder.decode(&mut conn.buf) {
+            match this.decoder.decode(&mut conn.buf, Side::Response) {
                 Ok(Decoded::Data(data)) => {
                     this.settle();
                     return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -231,7 +237,7 @@ impl http_body::Body for Body {
                 }
                 Ok(Decoded::More) => match ready!(conn.poll_fill(cx)) {
                     Ok(0) => {
-                        return match this.decoder.at_close() {
+                        return match this.decoder.at_close(Side::Response) {
                             Ok(()) => {
                                 this.keep_alive = false;
                                 this.end();

@@ -8,7 +8,7 @@
 
 use super::super::UpstreamBody;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Version};
+use http::{HeaderMap, HeaderValue, Method, Version};
 use http_body::Body as _;
 use std::io::Write as _;
 use std::pin::Pin;
@@ -53,7 +53,9 @@ impl Encoder {
         Ok(())
     }
 
-    fn end(&mut self, trailers: Option<&HeaderMap>, out: &mut Vec<u8>) -> Result<(), String> {
+    /// The body's end; a chunked body's trailers go with it when `declared` (the request's `trailer` values)
+    /// names them.
+    fn end(&mut self, trailers: Option<&HeaderMap>, declared: &[HeaderValue], out: &mut Vec<u8>) -> Result<(), String> {
         match *self {
             Encoder::Length(remaining) if remaining > 0 => {
                 Err(format!("the request body ended {remaining} bytes short of its content-length"))
@@ -61,7 +63,7 @@ impl Encoder {
             Encoder::Chunked => {
                 out.extend_from_slice(b"0\r\n");
                 if let Some(trailers) = trailers {
-                    write_fields(trailers, out);
+                    crate::http1::trailers::write_declared(trailers, declared, out);
                 }
                 out.extend_from_slice(b"\r\n");
                 *self = Encoder::Empty;
@@ -202,6 +204,8 @@ pub struct Outgoing {
     sent: bool,
     body: Option<UpstreamBody>,
     encoder: Encoder,
+    /// The request's `trailer` values (chunked bodies only).
+    declared: Vec<HeaderValue>,
     /// The body gave its end (or is not sent).
     body_done: bool,
     /// A body frame was taken: the request cannot be given back to be sent elsewhere.
@@ -215,7 +219,19 @@ impl Outgoing {
         let empty = body.is_end_stream();
         let encoder = encode_head(parts, empty, body.size_hint().exact(), &mut buf);
         let body_done = encoder == Encoder::Empty;
-        Outgoing { buf, written: 0, flush: false, sent: false, body: Some(body), encoder, body_done, polled: false }
+        let declared =
+            if encoder == Encoder::Chunked { crate::http1::trailers::declared(&parts.headers) } else { Vec::new() };
+        Outgoing {
+            buf,
+            written: 0,
+            flush: false,
+            sent: false,
+            body: Some(body),
+            encoder,
+            declared,
+            body_done,
+            polled: false,
+        }
     }
 
     /// Everything was written and flushed: the connection may carry another request once the answer ends.
@@ -287,7 +303,7 @@ impl Outgoing {
     fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<(), String> {
         self.body_done = true;
         self.body = None;
-        self.encoder.end(trailers, &mut self.buf)
+        self.encoder.end(trailers, &self.declared, &mut self.buf)
     }
 }
 
@@ -445,9 +461,14 @@ mod tests {
                 Ok("POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
             ),
             (
-                "chunked with trailers",
+                "chunked with declared trailers",
+                http::Request::post("/").header("trailer", "x-sum").body(stream(&["ab"], true)).unwrap(),
+                Ok("POST / HTTP/1.1\r\ntrailer: x-sum\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nx-sum: 9\r\n\r\n"),
+            ),
+            (
+                "chunked with undeclared trailers (dropped, as hyper's client drops them)",
                 http::Request::post("/").body(stream(&["ab"], true)).unwrap(),
-                Ok("POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nx-sum: 9\r\n\r\n"),
+                Ok("POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"),
             ),
             (
                 "shorter than declared",

@@ -1,0 +1,384 @@
+//! A response written to a client connection: the head in one buffer, the body framed as it comes.
+//!
+//! Framing follows hyper's server (1.8, `proto::h1::role::Server::encode`), so clients see what they saw
+//! before Weir had its own server: a `content-length` or `transfer-encoding` the response carries is kept; else a
+//! body known empty gets `content-length: 0`, a known length its `content-length`, an unknown one is chunked (or,
+//! for HTTP/1.0 clients, runs to the connection's close). HEAD, 1xx, 204 and 304 answers carry no body; 204 and
+//! 1xx no length either. A `date` field is added when missing.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use std::io::Write as _;
+
+/// How the body goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    /// No body is sent (frames are not polled).
+    None,
+    /// `content-length`: the bytes still to send.
+    Length(u64),
+    /// `transfer-encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (HTTP/1.0 client, unknown length).
+    Close,
+}
+
+/// What the request said that shapes the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    /// It was a HEAD request.
+    pub head: bool,
+    /// HTTP/1.0 client.
+    pub http10: bool,
+    /// The connection may carry another request (the client allows it, the request's body can be read to its
+    /// end, the worker is not closing it).
+    pub keep_alive: bool,
+}
+
+/// The body: known to be empty, its exact length, or unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// `is_end_stream` at the start.
+    Empty,
+    /// The exact length.
+    Known(u64),
+    /// Unknown.
+    Unknown,
+}
+
+/// Appends the response head to `out`: how its body goes out, and whether the connection stays open after it.
+pub fn encode_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Length,
+    asked: Asked,
+    out: &mut Vec<u8>,
+) -> (Encoder, bool) {
+    if status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    let can_have_body = !(asked.head || bodiless || status == StatusCode::NOT_MODIFIED);
+    let can_chunk = can_have_body && !asked.http10;
+    let chunked_field = can_chunk && headers.contains_key(TRANSFER_ENCODING);
+
+    let mut encoder = None;
+    let mut wrote_date = false;
+    let mut close = false;
+    let mut keep_alive_field = false;
+    for (name, value) in headers {
+        if *name == CONTENT_LENGTH {
+            if bodiless || chunked_field || encoder.is_some() {
+                continue; // one length, never beside chunked
+            }
+            let Some(n) = std::str::from_utf8(value.as_bytes()).ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+                continue; // not a length: framed from the body instead
+            };
+            encoder = Some(Encoder::Length(n));
+        } else if *name == TRANSFER_ENCODING {
+            if !can_chunk {
+                continue;
+            }
+            encoder = Some(Encoder::Chunked);
+        } else if *name == CONNECTION {
+            for token in value.to_str().unwrap_or("").split(',') {
+                let token = token.trim();
+                close |= token.eq_ignore_ascii_case("close");
+                keep_alive_field |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if *name == DATE {
+            wrote_date = true;
+        }
+        write_field(name.as_str(), value.as_bytes(), out);
+    }
+    if chunked_field && !ends_chunked(headers) {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    let encoder = match encoder {
+        Some(e) => e,
+        None => match body {
+            Length::Empty | Length::Known(0) => {
+                if !bodiless && !asked.head && status != StatusCode::NOT_MODIFIED {
+                    out.extend_from_slice(b"content-length: 0\r\n");
+                }
+                Encoder::Length(0)
+            }
+            Length::Known(n) => {
+                if !bodiless && status != StatusCode::NOT_MODIFIED {
+                    let _ = write!(out, "content-length: {n}\r\n");
+                }
+                Encoder::Length(n)
+            }
+            Length::Unknown if can_chunk => {
+                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                Encoder::Chunked
+            }
+            Length::Unknown => Encoder::Close,
+        },
+    };
+    let encoder = if can_have_body { encoder } else { Encoder::None };
+    let keep_alive = asked.keep_alive && !close && encoder != Encoder::Close;
+    if !keep_alive && !close && !asked.http10 {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if keep_alive && asked.http10 && !keep_alive_field {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    if !wrote_date {
+        crate::http1::date::append_field(out);
+    }
+    out.extend_from_slice(b"\r\n");
+    (encoder, keep_alive)
+}
+
+fn ends_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")))
+}
+
+fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+impl Encoder {
+    /// Appends `data` in this framing; a body longer than its `content-length` is an error.
+    pub fn data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Encoder::None => {}
+            Encoder::Length(remaining) => {
+                if data.len() as u64 > *remaining {
+                    return Err(format!(
+                        "the response body is longer than its content-length ({} more bytes than announced)",
+                        data.len() as u64 - *remaining
+                    ));
+                }
+                *remaining -= data.len() as u64;
+                out.extend_from_slice(data);
+            }
+            Encoder::Chunked if data.is_empty() => {} // an empty chunk would end the body
+            Encoder::Chunked => {
+                let _ = write!(out, "{:x}\r\n", data.len());
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\r\n");
+            }
+            Encoder::Close => out.extend_from_slice(data),
+        }
+        Ok(())
+    }
+
+    /// Appends the body's end; a body shorter than its `content-length` is an error. A chunked body's trailers
+    /// go with it when `declared` (the response's `trailer` fields, given only when the client takes trailers)
+    /// names them, as hyper sends them; fields that may not be trailers never do.
+    pub fn end(
+        &mut self,
+        trailers: Option<&HeaderMap>,
+        declared: &[HeaderValue],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        match *self {
+            Encoder::Length(remaining) if remaining > 0 => {
+                Err(format!("the response body ended {remaining} bytes short of its content-length"))
+            }
+            Encoder::Chunked => {
+                out.extend_from_slice(b"0\r\n");
+                if let Some(trailers) = trailers {
+                    crate::http1::trailers::write_declared(trailers, declared, out);
+                }
+                out.extend_from_slice(b"\r\n");
+                *self = Encoder::None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The head without its `date` line, the framing and whether the connection stays open.
+    fn head(status: u16, fields: &[(&str, &str)], body: Length, asked: Asked) -> (String, Encoder, bool) {
+        let mut headers = HeaderMap::new();
+        for (k, v) in fields {
+            headers.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        let mut out = Vec::new();
+        let (encoder, keep) = encode_head(StatusCode::from_u16(status).unwrap(), &headers, body, asked, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let text: String = text.split_inclusive("\r\n").filter(|l| !l.starts_with("date: ")).collect();
+        (text, encoder, keep)
+    }
+
+    #[test]
+    fn heads_are_framed_as_hyper_frames_them() {
+        let get = Asked { head: false, http10: false, keep_alive: true };
+        let head_req = Asked { head: true, ..get };
+        let old = Asked { http10: true, keep_alive: false, ..get };
+        let old_keep = Asked { http10: true, ..get };
+        let closing = Asked { keep_alive: false, ..get };
+        use Encoder as E;
+        use Length::*;
+        // (what, status, fields, body, request, (head, framing, keep-alive))
+        type Case =
+            (&'static str, u16, Vec<(&'static str, &'static str)>, Length, Asked, (&'static str, Encoder, bool));
+        let cases: Vec<Case> = vec![
+            (
+                "known length",
+                200,
+                vec![("x", "1")],
+                Known(5),
+                get,
+                ("HTTP/1.1 200 OK\r\nx: 1\r\ncontent-length: 5\r\n\r\n", E::Length(5), true),
+            ),
+            ("empty", 200, vec![], Empty, get, ("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", E::Length(0), true)),
+            (
+                "unknown: chunked",
+                404,
+                vec![],
+                Unknown,
+                get,
+                ("HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n", E::Chunked, true),
+            ),
+            (
+                "its own length kept",
+                200,
+                vec![("content-length", "7")],
+                Unknown,
+                get,
+                ("HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n", E::Length(7), true),
+            ),
+            (
+                "its coding made chunked",
+                200,
+                vec![("transfer-encoding", "gzip"), ("content-length", "7")],
+                Unknown,
+                get,
+                ("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n", E::Chunked, true),
+            ),
+            (
+                "HEAD keeps the length, sends no body",
+                200,
+                vec![("content-length", "7")],
+                Empty,
+                head_req,
+                ("HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n", E::None, true),
+            ),
+            (
+                "HEAD of a known body",
+                200,
+                vec![],
+                Known(2),
+                head_req,
+                ("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", E::None, true),
+            ),
+            (
+                "204 has no length",
+                204,
+                vec![("content-length", "0")],
+                Empty,
+                get,
+                ("HTTP/1.1 204 No Content\r\n\r\n", E::None, true),
+            ),
+            (
+                "304 keeps its length",
+                304,
+                vec![("content-length", "9")],
+                Empty,
+                get,
+                ("HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n", E::None, true),
+            ),
+            ("HTTP/1.0 unknown runs to close", 200, vec![], Unknown, old, ("HTTP/1.1 200 OK\r\n\r\n", E::Close, false)),
+            (
+                "HTTP/1.0 keep-alive",
+                200,
+                vec![],
+                Known(1),
+                old_keep,
+                ("HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: keep-alive\r\n\r\n", E::Length(1), true),
+            ),
+            (
+                "HTTP/1.0 keep-alive, unknown length",
+                200,
+                vec![],
+                Unknown,
+                old_keep,
+                ("HTTP/1.1 200 OK\r\n\r\n", E::Close, false),
+            ),
+            (
+                "closing says so",
+                200,
+                vec![],
+                Known(1),
+                closing,
+                ("HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\n", E::Length(1), false),
+            ),
+            (
+                "the response closes",
+                200,
+                vec![("connection", "close")],
+                Known(1),
+                get,
+                ("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\n", E::Length(1), false),
+            ),
+            (
+                "its own date",
+                500,
+                vec![("date", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                Empty,
+                get,
+                ("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n", E::Length(0), true),
+            ),
+        ];
+        for (what, status, fields, body, asked, (text, encoder, keep)) in cases {
+            assert_eq!(head(status, &fields, body, asked), (text.to_string(), encoder, keep), "{what}");
+        }
+        let mut out = Vec::new();
+        encode_head(StatusCode::OK, &HeaderMap::new(), Empty, get, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap().matches("date: ").count(), 1, "a date is added when missing");
+    }
+
+    #[test]
+    fn bodies_are_framed_and_their_lengths_kept() {
+        let mut out = Vec::new();
+        let mut chunked = Encoder::Chunked;
+        chunked.data(b"hello", &mut out).unwrap();
+        chunked.data(b"", &mut out).unwrap();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-sum", "7".parse().unwrap());
+        trailers.insert("x-other", "1".parse().unwrap());
+        trailers.insert("content-type", "text/plain".parse().unwrap());
+        let declared = ["X-Sum, content-type".parse().unwrap()];
+        chunked.end(Some(&trailers), &declared, &mut out).unwrap();
+        assert_eq!(out, b"5\r\nhello\r\n0\r\nx-sum: 7\r\n\r\n", "declared trailers only, never content-type");
+        let mut undeclared = Encoder::Chunked;
+        out.clear();
+        undeclared.end(Some(&trailers), &[], &mut out).unwrap();
+        assert_eq!(out, b"0\r\n\r\n");
+        let mut length = Encoder::Length(3);
+        out.clear();
+        length.data(b"ab", &mut out).unwrap();
+        assert_eq!(
+            length.data(b"cd", &mut out).unwrap_err(),
+            "the response body is longer than its content-length (1 more bytes than announced)"
+        );
+        let mut short = Encoder::Length(3);
+        short.data(b"a", &mut out).unwrap();
+        assert_eq!(
+            short.end(None, &[], &mut out).unwrap_err(),
+            "the response body ended 2 bytes short of its content-length"
+        );
+    }
+}
