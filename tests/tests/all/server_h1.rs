@@ -8,7 +8,8 @@ use tokio::net::TcpStream;
 use weir_tests::upstream::Upstream;
 use weir_tests::TestGateway;
 
-/// A proxied route to the echo upstream (`/echo...`) and a direct answer (anything else).
+/// Proxied routes to the test upstream (`/echo...` and its event stream `/sse`) and a direct answer (anything
+/// else).
 async fn gateway() -> anyhow::Result<(TestGateway, Upstream)> {
     let up = Upstream::start("echo").await;
     let gw = TestGateway::start(json!({
@@ -16,6 +17,7 @@ async fn gateway() -> anyhow::Result<(TestGateway, Upstream)> {
         "listeners": [{"name": "main", "address": "127.0.0.1:0", "header_timeout_ms": 300}],
         "routes": [
             {"name": "echo", "match": {"path": {"prefix": "/echo"}}, "cluster": "up"},
+            {"name": "sse", "match": {"path": {"exact": "/sse"}}, "cluster": "up"},
             {"name": "hi", "direct_response": {"status": 200, "body": "hi"}}
         ],
         "clusters": [{"name": "up", "endpoints": [up.endpoint()]}]
@@ -252,5 +254,33 @@ async fn a_chunked_request_body_and_its_trailers_reach_the_upstream() -> anyhow:
     let echo = answer.json();
     assert_eq!((answer.status, echo["body"].clone()), (200, json!("hello world")), "{echo}");
     assert_eq!(echo["trailers"]["x-sum"], json!("11"), "{echo}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_leaving_a_quiet_stream_is_noticed_before_the_stream_goes_on() -> anyhow::Result<()> {
+    let (gw, up) = gateway().await?;
+    let mut conn = TcpStream::connect(gw.main()).await?;
+    up.release(); // the first event only
+    conn.write_all(b"GET /sse HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n").await?;
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("data: {\"n\":1}") {
+        let mut more = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut more)).await??;
+        anyhow::ensure!(n > 0, "closed before the first event");
+        seen.extend_from_slice(&more[..n]);
+    }
+    // The client leaves while the upstream has nothing to send: the request is over (counted) without waiting
+    // for another event.
+    drop(conn);
+    let mut counted = 0;
+    for _ in 0..40 {
+        counted = gw.metric("weir_requests_total", "route=\"sse\"").await;
+        if counted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, 1, "the stream ended when the client left");
     Ok(())
 }

@@ -285,6 +285,19 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             return Poll::Ready(Ok::<_, io::Error>(()));
         }
         if waiting {
+            // The answer waits (a stream between events): a client that leaves meanwhile is noticed now, not at
+            // the next write, so the upstream exchange ends with it. Once the request body was read, a read
+            // here sees the client's close (or the next pipelined request, kept, within one read's bound).
+            if inbound.as_ref().is_none_or(Inbound::is_done) {
+                while conn.buf.len() < MAX_READ {
+                    match conn.poll_fill(cx) {
+                        Poll::Pending => break,
+                        Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into())),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(_)) => {}
+                    }
+                }
+            }
             return Poll::Pending;
         }
     })
