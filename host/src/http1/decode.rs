@@ -22,7 +22,8 @@ pub enum Side {
 }
 
 impl Side {
-    fn noun(self) -> &'static str {
+    /// "request" or "response".
+    pub fn noun(self) -> &'static str {
         match self {
             Side::Request => "request",
             Side::Response => "response",

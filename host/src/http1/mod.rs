@@ -2,4 +2,7 @@
 
 pub mod date;
 pub mod decode;
+pub mod encode;
+pub mod fields;
+pub mod read;
 pub mod trailers;

@@ -10,10 +10,7 @@ pub fn write_declared(trailers: &HeaderMap, declared: &[HeaderValue], out: &mut 
     }
     for (name, value) in trailers {
         if may_trail(name) && is_declared(name, declared) {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            super::fields::write_field(name.as_str(), value.as_bytes(), out);
         }
     }
 }

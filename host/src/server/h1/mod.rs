@@ -19,6 +19,8 @@ pub mod response;
 pub use body::Incoming;
 
 use super::idle::Watched;
+use crate::http1::decode::Side;
+use crate::http1::read::MAX_READ;
 use crate::proxy::{ConnInfo, Pipeline, RequestBody};
 use arc_swap::ArcSwap;
 use body::{Inbound, Need};
@@ -33,9 +35,6 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Bytes asked of each read at first; a read that fills them doubles the next, up to [`MAX_READ`].
-const FIRST_READ: usize = 8 * 1024;
-const MAX_READ: usize = 64 * 1024;
 /// Body bytes gathered before they are written (a head and a small body leave in one write).
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -51,7 +50,13 @@ pub struct Conn<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// A connection over `io`.
     pub fn new(io: S) -> Conn<S> {
-        Conn { io, buf: BytesMut::new(), read_size: FIRST_READ, out: Vec::with_capacity(1024), written: 0 }
+        Conn {
+            io,
+            buf: BytesMut::new(),
+            read_size: crate::http1::read::FIRST_READ,
+            out: Vec::with_capacity(1024),
+            written: 0,
+        }
     }
 
     /// What was read and not yet used.
@@ -66,15 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Reads what the socket has into the buffer: the byte count, 0 at the peer's close.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
-            self.buf.reserve(self.read_size);
-        }
-        let spare = self.buf.capacity() - self.buf.len();
-        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf))?;
-        if n == spare && self.read_size < MAX_READ {
-            self.read_size *= 2;
-        }
-        Poll::Ready(Ok(n))
+        crate::http1::read::poll_fill(&mut self.io, &mut self.buf, &mut self.read_size, cx)
     }
 
     /// Writes everything gathered, then flushes.
@@ -245,7 +242,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     drop(parts);
     let mut body_done = length == Length::Empty || encoder == Encoder::None;
     if body_done {
-        encoder.end(None, &declared, &mut conn.out).map_err(io::Error::other)?;
+        encoder.end(None, &declared, Side::Response, &mut conn.out).map_err(io::Error::other)?;
     }
     poll_fn(|cx| loop {
         if let Some(inbound) = inbound.as_mut() {
@@ -259,20 +256,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
                 Poll::Ready(None) => {
-                    encoder.end(None, &declared, &mut conn.out).map_err(io::Error::other)?;
+                    encoder.end(None, &declared, Side::Response, &mut conn.out).map_err(io::Error::other)?;
                     body_done = true;
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
-                        encoder.data(&data, &mut conn.out).map_err(io::Error::other)?;
+                        encoder.data(&data, Side::Response, &mut conn.out).map_err(io::Error::other)?;
                         // A body that says it ended is not polled again (as hyper does).
                         if body.is_end_stream() {
-                            encoder.end(None, &declared, &mut conn.out).map_err(io::Error::other)?;
+                            encoder.end(None, &declared, Side::Response, &mut conn.out).map_err(io::Error::other)?;
                             body_done = true;
                         }
                     }
                     Err(frame) => {
-                        encoder.end(frame.trailers_ref(), &declared, &mut conn.out).map_err(io::Error::other)?;
+                        encoder
+                            .end(frame.trailers_ref(), &declared, Side::Response, &mut conn.out)
+                            .map_err(io::Error::other)?;
                         body_done = true;
                     }
                 },

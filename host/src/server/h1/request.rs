@@ -5,9 +5,10 @@
 //! a `content-length`, after which the connection is closed: section 6.1); else one agreed `content-length`;
 //! else no body.
 
-use crate::http1::decode::{Chunk, Decoder};
+use crate::http1::decode::{Chunk, Decoder, Side};
+use crate::http1::fields::Framing;
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TE, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, EXPECT, TE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 
 /// Bound on a request head (request line and fields).
@@ -111,8 +112,8 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
         headers.append(name, value);
     }
     let decoder = framing.decoder(version)?;
-    let mut keep_alive = framing.keeps_alive(version);
-    if framing.chunked.is_some() && framing.length.is_some() {
+    let mut keep_alive = framing.framing.keeps_alive(version);
+    if framing.framing.chunked.is_some() && framing.framing.length.is_some() {
         // Both framings: the body is read as chunked, the length is not passed on, and the connection closes
         // after the answer (RFC 9112 section 6.1), so no one downstream reads the body by the other framing.
         headers.remove(CONTENT_LENGTH);
@@ -128,42 +129,20 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
     Ok(Some(Head { request, decoder, keep_alive, expects_continue, takes_trailers }))
 }
 
-/// What the framing fields say, gathered as the head is read.
+/// What the framing fields say, and the two more a request has, gathered as the head is read.
 #[derive(Default)]
 struct Fields {
-    /// `transfer-encoding` is present; whether its last coding is `chunked`.
-    chunked: Option<bool>,
-    /// The agreed `content-length`, or why it is invalid.
-    length: Option<Result<u64, String>>,
-    close: bool,
-    keep_alive: bool,
+    framing: Framing,
     expects_continue: bool,
     takes_trailers: bool,
 }
 
 impl Fields {
     fn see(&mut self, name: &HeaderName, value: &HeaderValue) {
-        if *name == TRANSFER_ENCODING {
-            let last = value.to_str().ok().and_then(|v| v.rsplit(',').next());
-            self.chunked = Some(last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
-        } else if *name == CONTENT_LENGTH {
-            if !matches!(self.length, Some(Err(_))) {
-                self.length = Some(agree(self.length.take(), value));
-            }
-        } else if *name == CONNECTION {
-            let bytes = value.as_bytes();
-            if bytes.eq_ignore_ascii_case(b"keep-alive") {
-                self.keep_alive = true;
-            } else if bytes.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else {
-                for token in value.to_str().unwrap_or("").split(',') {
-                    let token = token.trim();
-                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                    self.close |= token.eq_ignore_ascii_case("close");
-                }
-            }
-        } else if *name == TE {
+        if self.framing.see(name, value, Side::Request) {
+            return;
+        }
+        if *name == TE {
             let text = value.to_str().unwrap_or("");
             self.takes_trailers |= text.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"));
         } else if *name == EXPECT {
@@ -172,7 +151,7 @@ impl Fields {
     }
 
     fn decoder(&self, version: Version) -> Result<Decoder, Refused> {
-        match (self.chunked, &self.length) {
+        match (self.framing.chunked, &self.framing.length) {
             (Some(_), _) if version == Version::HTTP_10 => {
                 Err(bad("the HTTP/1.0 request has a transfer-encoding, which HTTP/1.0 does not have"))
             }
@@ -183,33 +162,6 @@ impl Fields {
             (None, None) => Ok(Decoder::Length(0)),
         }
     }
-
-    fn keeps_alive(&self, version: Version) -> bool {
-        if version == Version::HTTP_10 {
-            self.keep_alive && !self.close
-        } else {
-            !self.close
-        }
-    }
-}
-
-/// The length a `content-length` value gives, checked against the one seen before.
-fn agree(before: Option<Result<u64, String>>, value: &HeaderValue) -> Result<u64, String> {
-    let text = value.to_str().map_err(|_| "the request's content-length is not a number".to_string())?;
-    let mut length = before.transpose()?;
-    for part in text.split(',') {
-        let part = part.trim();
-        let n: u64 = part
-            .parse()
-            .ok()
-            .filter(|_| part.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| format!("the request's content-length {part:?} is not a number"))?;
-        if length.is_some_and(|l| l != n) {
-            return Err("the request has content-length fields that disagree".into());
-        }
-        length = Some(n);
-    }
-    length.ok_or_else(|| "the request's content-length is empty".to_string())
 }
 
 #[cfg(test)]

@@ -6,22 +6,11 @@
 //! for HTTP/1.0 clients, runs to the connection's close). HEAD, 1xx, 204 and 304 answers carry no body; 204 and
 //! 1xx no length either. A `date` field is added when missing.
 
+pub use crate::http1::encode::Encoder;
+use crate::http1::fields::{ends_chunked, write_field};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use std::io::Write as _;
-
-/// How the body goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoder {
-    /// No body is sent (frames are not polled).
-    None,
-    /// `content-length`: the bytes still to send.
-    Length(u64),
-    /// `transfer-encoding: chunked`.
-    Chunked,
-    /// Until the connection closes (HTTP/1.0 client, unknown length).
-    Close,
-}
 
 /// What the request said that shapes the answer.
 #[derive(Debug, Clone, Copy)]
@@ -134,75 +123,6 @@ pub fn encode_head(
     }
     out.extend_from_slice(b"\r\n");
     (encoder, keep_alive)
-}
-
-fn ends_chunked(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")))
-}
-
-fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-impl Encoder {
-    /// Appends `data` in this framing; a body longer than its `content-length` is an error.
-    pub fn data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        match self {
-            Encoder::None => {}
-            Encoder::Length(remaining) => {
-                if data.len() as u64 > *remaining {
-                    return Err(format!(
-                        "the response body is longer than its content-length ({} more bytes than announced)",
-                        data.len() as u64 - *remaining
-                    ));
-                }
-                *remaining -= data.len() as u64;
-                out.extend_from_slice(data);
-            }
-            Encoder::Chunked if data.is_empty() => {} // an empty chunk would end the body
-            Encoder::Chunked => {
-                let _ = write!(out, "{:x}\r\n", data.len());
-                out.extend_from_slice(data);
-                out.extend_from_slice(b"\r\n");
-            }
-            Encoder::Close => out.extend_from_slice(data),
-        }
-        Ok(())
-    }
-
-    /// Appends the body's end; a body shorter than its `content-length` is an error. A chunked body's trailers
-    /// go with it when `declared` (the response's `trailer` fields, given only when the client takes trailers)
-    /// names them, as hyper sends them; fields that may not be trailers never do.
-    pub fn end(
-        &mut self,
-        trailers: Option<&HeaderMap>,
-        declared: &[HeaderValue],
-        out: &mut Vec<u8>,
-    ) -> Result<(), String> {
-        match *self {
-            Encoder::Length(remaining) if remaining > 0 => {
-                Err(format!("the response body ended {remaining} bytes short of its content-length"))
-            }
-            Encoder::Chunked => {
-                out.extend_from_slice(b"0\r\n");
-                if let Some(trailers) = trailers {
-                    crate::http1::trailers::write_declared(trailers, declared, out);
-                }
-                out.extend_from_slice(b"\r\n");
-                *self = Encoder::None;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -348,37 +268,5 @@ mod tests {
         let mut out = Vec::new();
         encode_head(StatusCode::OK, &HeaderMap::new(), Empty, get, &mut out);
         assert_eq!(String::from_utf8(out).unwrap().matches("date: ").count(), 1, "a date is added when missing");
-    }
-
-    #[test]
-    fn bodies_are_framed_and_their_lengths_kept() {
-        let mut out = Vec::new();
-        let mut chunked = Encoder::Chunked;
-        chunked.data(b"hello", &mut out).unwrap();
-        chunked.data(b"", &mut out).unwrap();
-        let mut trailers = HeaderMap::new();
-        trailers.insert("x-sum", "7".parse().unwrap());
-        trailers.insert("x-other", "1".parse().unwrap());
-        trailers.insert("content-type", "text/plain".parse().unwrap());
-        let declared = ["X-Sum, content-type".parse().unwrap()];
-        chunked.end(Some(&trailers), &declared, &mut out).unwrap();
-        assert_eq!(out, b"5\r\nhello\r\n0\r\nx-sum: 7\r\n\r\n", "declared trailers only, never content-type");
-        let mut undeclared = Encoder::Chunked;
-        out.clear();
-        undeclared.end(Some(&trailers), &[], &mut out).unwrap();
-        assert_eq!(out, b"0\r\n\r\n");
-        let mut length = Encoder::Length(3);
-        out.clear();
-        length.data(b"ab", &mut out).unwrap();
-        assert_eq!(
-            length.data(b"cd", &mut out).unwrap_err(),
-            "the response body is longer than its content-length (1 more bytes than announced)"
-        );
-        let mut short = Encoder::Length(3);
-        short.data(b"a", &mut out).unwrap();
-        assert_eq!(
-            short.end(None, &[], &mut out).unwrap_err(),
-            "the response body ended 2 bytes short of its content-length"
-        );
     }
 }

@@ -26,10 +26,6 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::time::Instant;
 
-/// Bytes asked of each read at first; a read that fills them doubles the next, up to [`MAX_READ`].
-const FIRST_READ: usize = 8 * 1024;
-const MAX_READ: usize = 64 * 1024;
-
 /// An open HTTP/1.1 connection to an endpoint.
 pub struct Conn {
     io: Batched<Stream>,
@@ -47,7 +43,7 @@ impl Conn {
         Conn {
             io: Batched::upstream(stream),
             buf: BytesMut::new(),
-            read_size: FIRST_READ,
+            read_size: crate::http1::read::FIRST_READ,
             idle_since: Instant::now(),
             _permit: permit,
         }
@@ -55,15 +51,7 @@ impl Conn {
 
     /// Reads what the socket has into the buffer: the byte count, 0 at the peer's close.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < self.read_size / 2 {
-            self.buf.reserve(self.read_size);
-        }
-        let spare = self.buf.capacity() - self.buf.len();
-        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf))?;
-        if n == spare && self.read_size < MAX_READ {
-            self.read_size *= 2;
-        }
-        Poll::Ready(Ok(n))
+        crate::http1::read::poll_fill(&mut self.io, &mut self.buf, &mut self.read_size, cx)
     }
 
     /// Whether an idle connection can take a request: its peer neither closed it nor sent anything unasked.

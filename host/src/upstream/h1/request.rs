@@ -7,6 +7,9 @@
 //! sent chunked, except for GET, HEAD and CONNECT, which are sent without a body.
 
 use super::super::UpstreamBody;
+use crate::http1::decode::Side;
+pub use crate::http1::encode::Encoder;
+use crate::http1::fields::{ends_chunked, write_field};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, Version};
 use http_body::Body as _;
@@ -17,62 +20,6 @@ use tokio::io::AsyncWrite;
 
 /// Bytes gathered from the body before they are written (a head and its small body leave in one write).
 const WRITE_BATCH: usize = 64 * 1024;
-
-/// How the request body is framed on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoder {
-    /// No body goes out (frames the body yields are not sent).
-    Empty,
-    /// `content-length`: the bytes still to send.
-    Length(u64),
-    /// `transfer-encoding: chunked`.
-    Chunked,
-}
-
-impl Encoder {
-    fn data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        match self {
-            Encoder::Empty => {}
-            Encoder::Length(remaining) => {
-                if data.len() as u64 > *remaining {
-                    return Err(format!(
-                        "the request body is longer than its content-length ({} more bytes than announced)",
-                        data.len() as u64 - *remaining
-                    ));
-                }
-                *remaining -= data.len() as u64;
-                out.extend_from_slice(data);
-            }
-            Encoder::Chunked if data.is_empty() => {} // an empty chunk would end the body
-            Encoder::Chunked => {
-                let _ = write!(out, "{:x}\r\n", data.len());
-                out.extend_from_slice(data);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        Ok(())
-    }
-
-    /// The body's end; a chunked body's trailers go with it when `declared` (the request's `trailer` values)
-    /// names them.
-    fn end(&mut self, trailers: Option<&HeaderMap>, declared: &[HeaderValue], out: &mut Vec<u8>) -> Result<(), String> {
-        match *self {
-            Encoder::Length(remaining) if remaining > 0 => {
-                Err(format!("the request body ended {remaining} bytes short of its content-length"))
-            }
-            Encoder::Chunked => {
-                out.extend_from_slice(b"0\r\n");
-                if let Some(trailers) = trailers {
-                    crate::http1::trailers::write_declared(trailers, declared, out);
-                }
-                out.extend_from_slice(b"\r\n");
-                *self = Encoder::Empty;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-}
 
 /// The request's head (request line, fields, framing) appended to `out`, and how its body is framed.
 /// `known` is the body's exact length when it knows it; `empty` says it is known to have no bytes.
@@ -135,14 +82,14 @@ fn framing(method: &Method, headers: &HeaderMap, http10: bool, empty: bool, know
     static TE_AND_LENGTH: [http::HeaderName; 2] = [TRANSFER_ENCODING, CONTENT_LENGTH];
     let has_te = headers.contains_key(TRANSFER_ENCODING);
     if empty {
-        return (Encoder::Empty, if has_te { Framing::Without(&TE) } else { Framing::AsIs });
+        return (Encoder::None, if has_te { Framing::Without(&TE) } else { Framing::AsIs });
     }
     let declared = declared_length(headers);
     if http10 {
         // HTTP/1.0 has no chunked coding: a body of unknown length cannot be sent.
         let encoder = match (declared, known) {
             (Some(n), _) | (None, Some(n)) => Encoder::Length(n),
-            (None, None) => Encoder::Empty,
+            (None, None) => Encoder::None,
         };
         return (encoder, if has_te { Framing::Without(&TE) } else { Framing::AsIs });
     }
@@ -152,7 +99,7 @@ fn framing(method: &Method, headers: &HeaderMap, http10: bool, empty: bool, know
     match (declared, known) {
         (Some(n), _) | (None, Some(n)) => (Encoder::Length(n), Framing::AsIs),
         (None, None) if matches!(*method, Method::GET | Method::HEAD | Method::CONNECT) => {
-            (Encoder::Empty, Framing::AsIs)
+            (Encoder::None, Framing::AsIs)
         }
         (None, None) => (Encoder::Chunked, Framing::AsIs),
     }
@@ -173,26 +120,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     length
 }
 
-fn ends_chunked(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")))
-}
-
 fn write_fields(headers: &HeaderMap, out: &mut Vec<u8>) {
     for (name, value) in headers {
         write_field(name.as_str(), value.as_bytes(), out);
     }
-}
-
-fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The request going out: bytes not yet written, and the body still to read from.
@@ -218,7 +149,7 @@ impl Outgoing {
         let mut buf = Vec::with_capacity(512);
         let empty = body.is_end_stream();
         let encoder = encode_head(parts, empty, body.size_hint().exact(), &mut buf);
-        let body_done = encoder == Encoder::Empty;
+        let body_done = encoder == Encoder::None;
         let declared =
             if encoder == Encoder::Chunked { crate::http1::trailers::declared(&parts.headers) } else { Vec::new() };
         Outgoing {
@@ -265,7 +196,7 @@ impl Outgoing {
                     None => self.finish(None)?,
                     Some(Err(e)) => return Err(format!("reading the request body: {e}")),
                     Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) => self.encoder.data(&data, &mut self.buf)?,
+                        Ok(data) => self.encoder.data(&data, Side::Request, &mut self.buf)?,
                         Err(frame) => {
                             let trailers = frame.into_trailers().ok();
                             self.finish(trailers.as_ref())?;
@@ -303,7 +234,7 @@ impl Outgoing {
     fn finish(&mut self, trailers: Option<&HeaderMap>) -> Result<(), String> {
         self.body_done = true;
         self.body = None;
-        self.encoder.end(trailers, &self.declared, &mut self.buf)
+        self.encoder.end(trailers, &self.declared, Side::Request, &mut self.buf)
     }
 }
 
@@ -337,7 +268,7 @@ mod tests {
                 true,
                 Some(0),
                 "GET /a?b=1 HTTP/1.1\r\nhost: h\r\n\r\n",
-                Encoder::Empty,
+                Encoder::None,
             ),
             (
                 "empty POST keeps its content-length: 0",
@@ -345,7 +276,7 @@ mod tests {
                 true,
                 Some(0),
                 "POST /p HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n",
-                Encoder::Empty,
+                Encoder::None,
             ),
             (
                 "known length",
@@ -377,7 +308,7 @@ mod tests {
                 false,
                 None,
                 "GET /a?b=1 HTTP/1.1\r\nhost: h\r\n\r\n",
-                Encoder::Empty,
+                Encoder::None,
             ),
             (
                 "a named coding gets chunked last, content-length dropped",
@@ -393,7 +324,7 @@ mod tests {
                 false,
                 None,
                 "POST /p HTTP/1.0\r\nhost: h\r\n\r\n",
-                Encoder::Empty,
+                Encoder::None,
             ),
         ];
         for (what, req, empty, known, want, encoder) in cases {

@@ -5,9 +5,10 @@
 //! `transfer-encoding` ending in `chunked` first; else one agreed `content-length`; else the body runs to
 //! the connection's close (and the connection is not reused).
 
+use crate::http1::decode::Side;
 pub use crate::http1::decode::{Chunk, Decoded, Decoder};
+use crate::http1::fields::Framing;
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 /// Bound on a response head (status line and fields).
@@ -79,103 +80,42 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, Stri
     }
     // Room for the x-request-id the gateway adds (the map's storage stays small: see the request's FIELDS_ADDED).
     let mut headers = HeaderMap::with_capacity(count + 1);
-    let mut fields = Fields::default();
+    let mut fields = Framing::default();
     for &(name, name_len, value, value_len) in &spans[..count] {
         let (name, value) = (name as usize, value as usize);
         let name = HeaderName::from_bytes(&head[name..name + name_len as usize])
             .map_err(|_| "the response head has a field with an invalid name".to_string())?;
         let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len as usize))
             .map_err(|_| format!("the response field {name} has an invalid value"))?;
-        fields.see(&name, &value);
+        fields.see(&name, &value, Side::Response);
         headers.append(name, value);
     }
-    let (decoder, delimited) = fields.framing(status, version, head_request)?;
+    let (decoder, delimited) = framing(&fields, status, version, head_request)?;
     let keep_alive = !delimited && fields.keeps_alive(version);
     Ok(Parsed::Final(Head { status, version, headers, decoder, keep_alive }))
 }
 
-/// What the framing fields (`transfer-encoding`, `content-length`, `connection`) say, gathered as the head is
-/// read (no lookups in the map afterwards).
-#[derive(Default)]
-struct Fields {
-    /// `transfer-encoding` is present; whether its last coding is `chunked`.
-    chunked: Option<bool>,
-    /// The agreed `content-length`, or why it is invalid (reported unless `transfer-encoding` wins).
-    length: Option<Result<u64, String>>,
-    close: bool,
-    keep_alive: bool,
-}
-
-impl Fields {
-    fn see(&mut self, name: &HeaderName, value: &HeaderValue) {
-        if *name == TRANSFER_ENCODING {
-            let last = value.to_str().ok().and_then(|v| v.rsplit(',').next());
-            self.chunked = Some(last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
-        } else if *name == CONTENT_LENGTH {
-            if !matches!(self.length, Some(Err(_))) {
-                self.length = Some(agree(self.length.take(), value));
-            }
-        } else if *name == CONNECTION {
-            let bytes = value.as_bytes();
-            // The usual cases, one token: no splitting.
-            if bytes.eq_ignore_ascii_case(b"keep-alive") {
-                self.keep_alive = true;
-            } else if bytes.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else {
-                for token in value.to_str().unwrap_or("").split(',') {
-                    let token = token.trim();
-                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                    self.close |= token.eq_ignore_ascii_case("close");
-                }
-            }
-        }
+/// The body's framing, and whether it runs to the connection's close.
+fn framing(
+    fields: &Framing,
+    status: StatusCode,
+    version: Version,
+    head_request: bool,
+) -> Result<(Decoder, bool), String> {
+    if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok((Decoder::Length(0), false));
     }
-
-    /// The body's framing, and whether it runs to the connection's close.
-    fn framing(&self, status: StatusCode, version: Version, head_request: bool) -> Result<(Decoder, bool), String> {
-        if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-            return Ok((Decoder::Length(0), false));
-        }
-        if let Some(chunked) = self.chunked {
-            if version == Version::HTTP_10 {
-                return Err("the HTTP/1.0 response has a transfer-encoding".into());
-            }
-            return Ok(if chunked { (Decoder::Chunked(Chunk::Size), false) } else { (Decoder::Eof, true) });
-        }
-        match &self.length {
-            Some(Ok(n)) => Ok((Decoder::Length(*n), false)),
-            Some(Err(e)) => Err(e.clone()),
-            None => Ok((Decoder::Eof, true)),
-        }
-    }
-
-    fn keeps_alive(&self, version: Version) -> bool {
+    if let Some(chunked) = fields.chunked {
         if version == Version::HTTP_10 {
-            self.keep_alive && !self.close
-        } else {
-            !self.close
+            return Err("the HTTP/1.0 response has a transfer-encoding".into());
         }
+        return Ok(if chunked { (Decoder::Chunked(Chunk::Size), false) } else { (Decoder::Eof, true) });
     }
-}
-
-/// The length a `content-length` value gives, checked against the one seen before.
-fn agree(before: Option<Result<u64, String>>, value: &HeaderValue) -> Result<u64, String> {
-    let text = value.to_str().map_err(|_| "the response's content-length is not a number".to_string())?;
-    let mut length = before.transpose()?;
-    for part in text.split(',') {
-        let part = part.trim();
-        let n: u64 = part
-            .parse()
-            .ok()
-            .filter(|_| part.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| format!("the response's content-length {part:?} is not a number"))?;
-        if length.is_some_and(|l| l != n) {
-            return Err("the response has content-length fields that disagree".into());
-        }
-        length = Some(n);
+    match &fields.length {
+        Some(Ok(n)) => Ok((Decoder::Length(*n), false)),
+        Some(Err(e)) => Err(e.clone()),
+        None => Ok((Decoder::Eof, true)),
     }
-    length.ok_or_else(|| "the response's content-length is empty".to_string())
 }
 
 #[cfg(test)]

@@ -1,0 +1,95 @@
+//! What the framing fields of an HTTP/1.1 message head (`transfer-encoding`, `content-length`, `connection`)
+//! say, gathered while the head is parsed (no lookups in the map afterwards).
+
+use super::decode::Side;
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
+
+/// The framing fields seen so far.
+#[derive(Default)]
+pub struct Framing {
+    /// `transfer-encoding` is present; whether its last coding is `chunked`.
+    pub chunked: Option<bool>,
+    /// The agreed `content-length`, or why it is invalid (reported unless `transfer-encoding` wins).
+    pub length: Option<Result<u64, String>>,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Framing {
+    /// Notes `name: value` when it is a framing field of a message on `side`; false for any other field.
+    pub fn see(&mut self, name: &HeaderName, value: &HeaderValue, side: Side) -> bool {
+        if *name == TRANSFER_ENCODING {
+            let last = value.to_str().ok().and_then(|v| v.rsplit(',').next());
+            self.chunked = Some(last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
+        } else if *name == CONTENT_LENGTH {
+            if !matches!(self.length, Some(Err(_))) {
+                self.length = Some(agree(self.length.take(), value, side));
+            }
+        } else if *name == CONNECTION {
+            let bytes = value.as_bytes();
+            // The usual cases, one token: no splitting.
+            if bytes.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if bytes.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else {
+                for token in value.to_str().unwrap_or("").split(',') {
+                    let token = token.trim();
+                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+                    self.close |= token.eq_ignore_ascii_case("close");
+                }
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Whether the sender allows another message on the connection (HTTP/1.0: only with `keep-alive`).
+    pub fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 {
+            self.keep_alive && !self.close
+        } else {
+            !self.close
+        }
+    }
+}
+
+/// The length a `content-length` value gives, checked against the one seen before.
+fn agree(before: Option<Result<u64, String>>, value: &HeaderValue, side: Side) -> Result<u64, String> {
+    let noun = side.noun();
+    let text = value.to_str().map_err(|_| format!("the {noun}'s content-length is not a number"))?;
+    let mut length = before.transpose()?;
+    for part in text.split(',') {
+        let part = part.trim();
+        let n: u64 = part
+            .parse()
+            .ok()
+            .filter(|_| part.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("the {noun}'s content-length {part:?} is not a number"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(format!("the {noun} has content-length fields that disagree"));
+        }
+        length = Some(n);
+    }
+    length.ok_or_else(|| format!("the {noun}'s content-length is empty"))
+}
+
+/// Whether the last `transfer-encoding` coding of `headers` is `chunked`.
+pub fn ends_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked")))
+}
+
+/// Appends `name: value` and its line end.
+pub fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
