@@ -93,3 +93,14 @@ pub fn write_field(name: &str, value: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
+
+/// Where each parsed field sits in the head buffer starting at `base` (name offset and length, value offset and
+/// length), so the field map can share the buffer once the head is split off; the spans of `fields` fill the
+/// start of `spans`.
+pub fn spans(fields: &[httparse::Header<'_>], base: usize, spans: &mut [(u32, u32, u32, u32)]) {
+    for (span, field) in spans.iter_mut().zip(fields) {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        *span = (name as u32, field.name.len() as u32, value as u32, field.value.len() as u32);
+    }
+}

@@ -87,11 +87,7 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
     let target = (path.as_ptr() as usize - base, path.len());
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
     let count = request.headers.len();
-    for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
-        let name = field.name.as_ptr() as usize - base;
-        let value = field.value.as_ptr() as usize - base;
-        *span = (name as u32, field.name.len() as u32, value as u32, field.value.len() as u32);
-    }
+    crate::http1::fields::spans(request.headers, base, &mut spans);
     let head = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).map_err(|e| {
         bad(format!(

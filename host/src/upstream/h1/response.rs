@@ -66,11 +66,7 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, Stri
     let base = buf.as_ptr() as usize;
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
     let count = response.headers.len();
-    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-        let name = field.name.as_ptr() as usize - base;
-        let value = field.value.as_ptr() as usize - base;
-        *span = (name as u32, field.name.len() as u32, value as u32, field.value.len() as u32);
-    }
+    crate::http1::fields::spans(response.headers, base, &mut spans);
     let head = buf.split_to(len).freeze();
     if status.is_informational() {
         if status == StatusCode::SWITCHING_PROTOCOLS {
