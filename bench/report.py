@@ -2,11 +2,13 @@
 """Turn the raw wrk outputs of one bench/run into a markdown section (standard library only).
 
 usage: report.py META.tsv RUNS.tsv > report.md
+       report.py --self-test
 
 META.tsv: "key<TAB>value" lines written by bench/run (date, machine, versions, settings).
 RUNS.tsv: "label<TAB>name<TAB>variant<TAB>workers<TAB>connections<TAB>status<TAB>wrk-output-file
-<TAB>cpu-ticks" (cpu-ticks: the server's utime+stime over the measured run, in 1/clk_tck s; may be
-empty). A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same
+<TAB>cpu-ticks<TAB>metrics" (cpu-ticks: the server's utime+stime over the measured run, in 1/clk_tck s;
+may be empty; metrics: for Weir runs, the prefix of two /metrics snapshots, METRICS.0 before the
+measured run and METRICS.1 after it, else empty). A label is "name" or "name:variant"; Weir is compared with Envoy and nginx of the same
 variant (nginx has no filter variants: "wasmN" runs N `headers` test filters, "minN" N minimal
 `add_header` ones). CPU per request is reported at 1 worker, 32 connections.
 """
@@ -74,9 +76,11 @@ def read_runs(path):
             fields = line.rstrip("\n").split("\t")
             label, name, variant, workers, conns, status, out = fields[:7]
             ticks = fields[7] if len(fields) > 7 else ""
+            metrics = fields[8] if len(fields) > 8 else ""
             run = {"label": label, "name": name, "variant": variant,
                    "workers": int(workers), "conns": int(conns), "status": status,
-                   "cpu_ticks": int(ticks) if ticks.strip() else None}
+                   "cpu_ticks": int(ticks) if ticks.strip() else None,
+                   "own": own_durations(metrics) if metrics.strip() else None}
             try:
                 with open(out, encoding="utf-8", errors="replace") as g:
                     run.update(parse_wrk(g.read()))
@@ -86,6 +90,46 @@ def read_runs(path):
                 run["status"] = "failed"
             runs.append(run)
     return runs
+
+
+BUCKET_RE = re.compile(r'^weir_request_duration_seconds_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]*\} ([0-9.e+]+)$')
+
+
+def duration_buckets(path):
+    """{upper bound in seconds: requests at or under it}, summed over routes and workers; None
+    when the file cannot be read or holds no histogram."""
+    buckets = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = BUCKET_RE.match(line.strip())
+                if m:
+                    le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+                    buckets[le] = buckets.get(le, 0) + float(m.group(2))
+    except OSError:
+        return None
+    return buckets or None
+
+
+def own_durations(prefix):
+    """Weir's request-duration histogram over the measured run (the second snapshot less the
+    first): {bound: requests at or under it}, or None."""
+    before, after = duration_buckets(prefix + ".0"), duration_buckets(prefix + ".1")
+    if before is None or after is None:
+        return None
+    own = {le: after[le] - before.get(le, 0) for le in after}
+    return own if own.get(float("inf"), 0) > 0 else None
+
+
+def within(own, seconds):
+    """Share of the requests that took at most `seconds` (a bucket bound), as a percentage."""
+    return 100.0 * own.get(seconds, 0) / own[float("inf")]
+
+
+def p99_bound(own):
+    """The smallest bucket bound that 99% of the requests stayed within, in ms."""
+    total = own[float("inf")]
+    return next(le * 1000 for le in sorted(own) if own[le] >= 0.99 * total)
 
 
 def fmt_ms(v):
@@ -293,6 +337,23 @@ def main():
                              else fmt_us((with_f - plain) / n, signed=True))
             add("| " + " | ".join(cells) + " |")
 
+    own_runs = [r for r in runs if r["name"] == "weir" and r.get("own")]
+    if own_runs:
+        add("")
+        add("Weir's own time per request over the same measured runs, from its "
+            "`weir_request_duration_seconds` histogram (request head read to the end of the answer's "
+            "body; /metrics read before and after each wrk run), beside what wrk measured (wrk "
+            "adds the time a request waits to be read and the time its answer waits for wrk to run):")
+        add("")
+        add("| variant | workers | connections | wrk p99 (ms) | Weir's own p99 within (ms) "
+            "| within 0.5 ms | within 1 ms | within 2.5 ms |")
+        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in sorted(own_runs, key=lambda r: (variant_key(r["variant"]), r["workers"], r["conns"])):
+            own = r["own"]
+            add(f"| {r['variant'] or 'plain'} | {r['workers']} | {r['conns']} | {fmt_ms(r['p99'])} | "
+                f"{p99_bound(own):g} | {within(own, 0.0005):.1f}% | {within(own, 0.001):.1f}% | "
+                f"{within(own, 0.0025):.1f}% |")
+
     mem = []
     if mib(meta.get("weir_idle_rss_kb")):
         fresh = mib(meta.get("weir_idle_rss_fresh_kb"))
@@ -316,5 +377,50 @@ def main():
     print("\n".join(lines))
 
 
+def self_test():
+    """Checks the /metrics arithmetic on written snapshots (run by .ci/run)."""
+    import os
+    import tempfile
+
+    def snapshot(path, counts):
+        # Two workers' series, as Weir writes them; counts are cumulative per bound.
+        bounds = ["0.0005", "0.001", "0.0025", "+Inf"]
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("# TYPE weir_request_duration_seconds histogram\n")
+            for worker, share in (("0", 0.5), ("1", 0.5)):
+                f.write(f'weir_request_duration_seconds_count{{route="all",worker="{worker}"}} 1\n')
+                for le, n in zip(bounds, counts):
+                    f.write(f'weir_request_duration_seconds_bucket{{le="{le}",route="all",worker="{worker}"}} '
+                            f"{n * share}\n")
+            f.write('weir_requests_total{route="all",status="2xx",worker="0"} 5\n')
+
+    cases = [
+        # (before, after, p99 bound in ms, share within 0.5 ms, within 1 ms)
+        ([0, 0, 0, 0], [990, 1000, 1000, 1000], 0.5, 99.0, 100.0),
+        ([100, 100, 100, 100], [1080, 1095, 1100, 1100], 1.0, 98.0, 99.5),
+        ([0, 0, 0, 0], [0, 10, 980, 1000], float("inf"), 0.0, 1.0),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        prefix = os.path.join(d, "run.metrics")
+        for before, after, bound, half, one in cases:
+            snapshot(prefix + ".0", before)
+            snapshot(prefix + ".1", after)
+            own = own_durations(prefix)
+            assert own is not None, (before, after)
+            assert p99_bound(own) == bound, (p99_bound(own), bound)
+            assert abs(within(own, 0.0005) - half) < 1e-9, (within(own, 0.0005), half)
+            assert abs(within(own, 0.001) - one) < 1e-9, (within(own, 0.001), one)
+        # No requests in the run, or a snapshot missing: no figures.
+        snapshot(prefix + ".0", [5, 5, 5, 5])
+        snapshot(prefix + ".1", [5, 5, 5, 5])
+        assert own_durations(prefix) is None
+        os.remove(prefix + ".1")
+        assert own_durations(prefix) is None
+    print("report.py self-test: ok")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
+    else:
+        main()
