@@ -160,7 +160,7 @@ async fn fetch(cluster: &upstream::Cluster, c: &Callout) -> Option<CalloutRespon
     };
     let request = builder.body(body).ok()?;
     let exchange = async {
-        let resp = match cluster.send(in_flight.index(), request).await {
+        let resp = match cluster.send(in_flight.index(), request, crate::upstream::ResponseFields::All).await {
             Ok(sent) => sent,
             Err(e) => return Some(unanswered(&e)),
         };

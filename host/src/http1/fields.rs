@@ -76,6 +76,13 @@ fn agree(before: Option<Result<u64, String>>, value: &HeaderValue, side: Side) -
     length.ok_or_else(|| format!("the {noun}'s content-length is empty"))
 }
 
+/// Whether a `connection` value names fields to remove with it (a token other than `keep-alive` and `close`).
+pub fn names_fields(connection: &HeaderValue) -> bool {
+    connection.as_bytes().split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|token| {
+        !token.is_empty() && !token.eq_ignore_ascii_case(b"close") && !token.eq_ignore_ascii_case(b"keep-alive")
+    })
+}
+
 /// Whether the last `transfer-encoding` coding of `headers` is `chunked`.
 pub fn ends_chunked(headers: &HeaderMap) -> bool {
     headers

@@ -234,7 +234,7 @@ impl Pipeline {
                 _ => (left, total),
             };
             // The exchange's future is pinned where it is made (no `Timeout` wrapper to move it into).
-            let mut exchange = std::pin::pin!(cluster.send(index, req));
+            let mut exchange = std::pin::pin!(cluster.send(index, req, upstream::ResponseFields::Proxied));
             let mut expiry = std::pin::pin!(tokio::time::sleep_until(now + try_timeout));
             let result = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
                 Poll::Ready(sent) => Poll::Ready(Ok(sent)),

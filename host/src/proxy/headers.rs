@@ -39,11 +39,7 @@ pub fn set_by_policy(name: &HeaderName) -> bool {
 
 /// Whether the `Connection` header names headers to remove (anything but `keep-alive` and `close`).
 pub fn connection_names_headers(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes().split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|token| {
-            !token.is_empty() && !token.eq_ignore_ascii_case(b"close") && !token.eq_ignore_ascii_case(b"keep-alive")
-        })
-    })
+    headers.get_all(header::CONNECTION).iter().any(crate::http1::fields::names_fields)
 }
 
 /// Removes the hop-by-hop headers of RFC 9110 section 7.6.1, and every header the `Connection` header

@@ -12,6 +12,7 @@ pub mod pool;
 pub mod received;
 pub(crate) mod tls;
 
+pub use h1::response::ResponseFields;
 pub use tls::UpstreamTlsError;
 
 use crate::config;
@@ -157,7 +158,8 @@ impl Cluster {
         &self,
         index: usize,
         req: http::Request<UpstreamBody>,
+        kept: ResponseFields,
     ) -> impl std::future::Future<Output = Result<http::Response<received::Received>, pool::SendError>> + '_ {
-        pool::send(&self.pools[index], &self.connector, req)
+        pool::send(&self.pools[index], &self.connector, req, kept)
     }
 }

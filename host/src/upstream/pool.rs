@@ -8,7 +8,7 @@
 //! (docs/benchmarks.md).
 
 use super::breaker::{Limit, Slot};
-use super::h1;
+use super::h1::{self, response::ResponseFields};
 use super::received::Received;
 use super::UpstreamBody;
 use http::{Request, Response};
@@ -148,6 +148,7 @@ pub async fn send(
     pool: &Arc<EndpointPool>,
     connector: &Arc<Connector>,
     mut req: Request<UpstreamBody>,
+    kept: ResponseFields,
 ) -> Result<Response<Received>, SendError> {
     for _ in 0..2 {
         match checkout(pool, connector).await? {
@@ -162,7 +163,7 @@ pub async fn send(
             }
             Checked::H1 { conn, reused } => {
                 let home = Home { pool: pool.clone(), connector: connector.clone() };
-                match h1::send(conn, req, Some(home)).await {
+                match h1::send(conn, req, Some(home), kept).await {
                     Ok(resp) => return Ok(resp.map(Received::H1)),
                     Err(h1::Failed { detail, request: Some(back) }) if reused => {
                         tracing::debug!(endpoint = %pool.address, error = %detail, "pooled connection was closed; retrying on a new one");
@@ -366,7 +367,7 @@ pub(crate) async fn probe(
         } else {
             let conn = connect_h1(address, connector, None).await.map_err(describe)?;
             let uri = path.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-            let resp = h1::send(conn, req(uri)?, None).await.map_err(|e| e.detail)?;
+            let resp = h1::send(conn, req(uri)?, None, ResponseFields::All).await.map_err(|e| e.detail)?;
             Ok(resp.status().as_u16())
         }
     };

@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response};
 use http_body::{Frame, SizeHint};
 use request::Outgoing;
-use response::Parsed;
+use response::{Parsed, ResponseFields};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -61,10 +61,15 @@ impl Conn {
     }
 
     /// Reads until a final response head is whole; interim (1xx) heads are skipped.
-    fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<response::Head, HeadError>> {
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        head_request: bool,
+        kept: ResponseFields,
+    ) -> Poll<Result<response::Head, HeadError>> {
         loop {
             if !self.buf.is_empty() {
-                match response::parse_head(&mut self.buf, head_request) {
+                match response::parse_head(&mut self.buf, head_request, kept) {
                     Ok(Parsed::Final(head)) => return Poll::Ready(Ok(head)),
                     Ok(Parsed::Interim) => continue,
                     Ok(Parsed::Partial) => {}
@@ -108,12 +113,13 @@ pub struct Failed {
     pub request: Option<Request<UpstreamBody>>,
 }
 
-/// Sends `req` on `conn` and waits for the response head. The body streams from the connection; when it
-/// ends cleanly the connection goes back to `home` (when given) for the next request.
+/// Sends `req` on `conn` and waits for the response head (with the fields `kept`). The body streams from the
+/// connection; when it ends cleanly the connection goes back to `home` (when given) for the next request.
 pub async fn send(
     mut conn: Box<Conn>,
     req: Request<UpstreamBody>,
     home: Option<Home>,
+    kept: ResponseFields,
 ) -> Result<Response<Body>, Failed> {
     let (parts, body) = req.into_parts();
     let mut out = Outgoing::new(&parts, body);
@@ -124,7 +130,7 @@ pub async fn send(
             write_failed = true;
             return Poll::Ready(Err(HeadError::Answered(e)));
         }
-        conn.poll_head(cx, head_request)
+        conn.poll_head(cx, head_request, kept)
     })
     .await;
     let head = match head {
