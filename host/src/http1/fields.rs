@@ -78,7 +78,12 @@ fn agree(before: Option<Result<u64, String>>, value: &HeaderValue, side: Side) -
 
 /// Whether a `connection` value names fields to remove with it (a token other than `keep-alive` and `close`).
 pub fn names_fields(connection: &HeaderValue) -> bool {
-    connection.as_bytes().split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|token| {
+    let value = connection.as_bytes();
+    // The usual cases, one token: no splitting.
+    if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
+        return false;
+    }
+    value.split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|token| {
         !token.is_empty() && !token.eq_ignore_ascii_case(b"close") && !token.eq_ignore_ascii_case(b"keep-alive")
     })
 }
@@ -109,5 +114,27 @@ pub fn spans(fields: &[httparse::Header<'_>], base: usize, spans: &mut [(u32, u3
         let name = field.name.as_ptr() as usize - base;
         let value = field.value.as_ptr() as usize - base;
         *span = (name as u32, field.name.len() as u32, value as u32, field.value.len() as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_values_that_name_fields() {
+        let cases = [
+            ("keep-alive", false),
+            ("Close", false),
+            ("keep-alive, close", false),
+            (" Keep-Alive ,, ", false),
+            ("", false),
+            ("upgrade", true),
+            ("keep-alive, x-hop", true),
+            ("close,te", true),
+        ];
+        for (value, names) in cases {
+            assert_eq!(names_fields(&HeaderValue::from_static(value)), names, "{value:?}");
+        }
     }
 }
