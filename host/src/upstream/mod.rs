@@ -152,7 +152,8 @@ impl Cluster {
     }
 
     /// Sends a request to endpoint `index` on a pooled connection. An HTTP/1.1 connection goes back to the
-    /// pool when the response body is read to its end.
+    /// pool when the response body is read to its end. `kept`: which fields of an HTTP/1.1 response head its map
+    /// keeps (HTTP/2 heads carry no connection-specific fields).
     /// The pool's own future, not wrapped in another: it is moved once less per request.
     pub fn send(
         &self,

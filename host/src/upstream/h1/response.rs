@@ -39,8 +39,8 @@ pub enum ResponseFields {
     /// All but `connection` and `transfer-encoding`, which are read for the framing and which the gateway
     /// removes from a proxied response anyway (`proxy::headers::strip_hop_by_hop`); a `connection` that names
     /// other fields stays, so that they are removed with it. Nearly every upstream sends `connection:
-    /// keep-alive` or `transfer-encoding: chunked`: adding one to the map to remove it again cost about 600
-    /// instructions of the 27.8k a proxied request took.
+    /// keep-alive` or `transfer-encoding: chunked`: adding one to the map to remove it again cost about 800
+    /// instructions of the 27.8k a proxied request took (callgrind, docs/benchmarks.md).
     Proxied,
 }
 
