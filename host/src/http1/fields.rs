@@ -16,34 +16,64 @@ pub struct Framing {
     keep_alive: bool,
 }
 
+/// A field that frames a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `transfer-encoding`.
+    TransferEncoding,
+    /// `content-length`.
+    ContentLength,
+    /// `connection`.
+    Connection,
+}
+
+impl Field {
+    /// The framing field `name` is, if it is one.
+    pub fn of(name: &HeaderName) -> Option<Field> {
+        if *name == TRANSFER_ENCODING {
+            Some(Field::TransferEncoding)
+        } else if *name == CONTENT_LENGTH {
+            Some(Field::ContentLength)
+        } else if *name == CONNECTION {
+            Some(Field::Connection)
+        } else {
+            None
+        }
+    }
+}
+
 impl Framing {
     /// Notes `name: value` when it is a framing field of a message on `side`; false for any other field.
     pub fn see(&mut self, name: &HeaderName, value: &HeaderValue, side: Side) -> bool {
-        if *name == TRANSFER_ENCODING {
-            let last = value.to_str().ok().and_then(|v| v.rsplit(',').next());
-            self.chunked = Some(last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked")));
-        } else if *name == CONTENT_LENGTH {
-            if !matches!(self.length, Some(Err(_))) {
-                self.length = Some(agree(self.length.take(), value, side));
+        let Some(field) = Field::of(name) else { return false };
+        self.note(field, value.as_bytes(), side);
+        true
+    }
+
+    /// Notes the value of framing field `field` (a valid field value: no control bytes but tab). A value with
+    /// bytes past ASCII says nothing but that it is there, as `HeaderValue::to_str` refuses it.
+    pub fn note(&mut self, field: Field, value: &[u8], side: Side) {
+        match field {
+            Field::TransferEncoding => {
+                let last = value.is_ascii().then(|| value.rsplit(|b| *b == b',').next()).flatten();
+                self.chunked = Some(last.is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked")));
             }
-        } else if *name == CONNECTION {
-            let bytes = value.as_bytes();
-            // The usual cases, one token: no splitting.
-            if bytes.eq_ignore_ascii_case(b"keep-alive") {
-                self.keep_alive = true;
-            } else if bytes.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else {
-                for token in value.to_str().unwrap_or("").split(',') {
-                    let token = token.trim();
-                    self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-                    self.close |= token.eq_ignore_ascii_case("close");
+            Field::ContentLength => {
+                if !matches!(self.length, Some(Err(_))) {
+                    self.length = Some(agree(self.length.take(), value, side));
                 }
             }
-        } else {
-            return false;
+            // The usual cases, one token: no splitting.
+            Field::Connection if value.eq_ignore_ascii_case(b"keep-alive") => self.keep_alive = true,
+            Field::Connection if value.eq_ignore_ascii_case(b"close") => self.close = true,
+            Field::Connection if value.is_ascii() => {
+                for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                }
+            }
+            Field::Connection => {}
         }
-        true
     }
 
     /// Whether the sender allows another message on the connection (HTTP/1.0: only with `keep-alive`).
@@ -57,9 +87,20 @@ impl Framing {
 }
 
 /// The length a `content-length` value gives, checked against the one seen before.
-fn agree(before: Option<Result<u64, String>>, value: &HeaderValue, side: Side) -> Result<u64, String> {
+fn agree(before: Option<Result<u64, String>>, value: &[u8], side: Side) -> Result<u64, String> {
+    // The usual case, one plain number (a 20th digit could overflow: the general path says so).
+    if !value.is_empty() && value.len() < 20 && value.iter().all(u8::is_ascii_digit) {
+        let n = value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        return match before.transpose()? {
+            Some(l) if l != n => Err(format!("the {} has content-length fields that disagree", side.noun())),
+            _ => Ok(n),
+        };
+    }
     let noun = side.noun();
-    let text = value.to_str().map_err(|_| format!("the {noun}'s content-length is not a number"))?;
+    let text = std::str::from_utf8(value)
+        .ok()
+        .filter(|t| t.is_ascii())
+        .ok_or_else(|| format!("the {noun}'s content-length is not a number"))?;
     let mut length = before.transpose()?;
     for part in text.split(',') {
         let part = part.trim();
@@ -77,8 +118,7 @@ fn agree(before: Option<Result<u64, String>>, value: &HeaderValue, side: Side) -
 }
 
 /// Whether a `connection` value names fields to remove with it (a token other than `keep-alive` and `close`).
-pub fn names_fields(connection: &HeaderValue) -> bool {
-    let value = connection.as_bytes();
+pub fn names_fields(value: &[u8]) -> bool {
     // The usual cases, one token: no splitting.
     if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
         return false;
@@ -134,7 +174,31 @@ mod tests {
             ("close,te", true),
         ];
         for (value, names) in cases {
-            assert_eq!(names_fields(&HeaderValue::from_static(value)), names, "{value:?}");
+            assert_eq!(names_fields(value.as_bytes()), names, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn content_lengths_agree_or_say_why_not() {
+        // (value, the length seen before, the length or the error)
+        let cases: [(&str, Option<u64>, Result<u64, &str>); 9] = [
+            ("5", None, Ok(5)),
+            ("05", Some(5), Ok(5)),
+            ("5, 5", None, Ok(5)),
+            ("9999999999999999999", None, Ok(9_999_999_999_999_999_999)),
+            ("6", Some(5), Err("the response has content-length fields that disagree")),
+            ("5, 6", None, Err("the response has content-length fields that disagree")),
+            ("+2", None, Err("the response's content-length \"+2\" is not a number")),
+            (
+                "18446744073709551616",
+                None,
+                Err("the response's content-length \"18446744073709551616\" is not a number"),
+            ),
+            ("", None, Err("the response's content-length \"\" is not a number")),
+        ];
+        for (value, before, want) in cases {
+            let got = agree(before.map(Ok), value.as_bytes(), Side::Response);
+            assert_eq!(got, want.map_err(str::to_string), "{value:?} after {before:?}");
         }
     }
 }

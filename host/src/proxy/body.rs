@@ -4,6 +4,7 @@
 
 use super::filtered::Filtered;
 use super::log::Completion;
+use crate::upstream::h1::encoded::EncodedFields;
 use crate::upstream::received::Received;
 use crate::upstream::BoxError;
 use bytes::Bytes;
@@ -61,6 +62,8 @@ pin_project! {
         #[pin]
         inner: B,
         completion: Completion,
+        // The response's fields as lines, for the HTTP/1.1 server to write (`ResponseFields::Encoded`).
+        encoded: Option<Box<EncodedFields>>,
     }
 
     impl<B: Body> PinnedDrop for Observed<B> {
@@ -78,7 +81,19 @@ pin_project! {
 impl<B: Body> Observed<B> {
     /// Wraps `inner`; `completion` is reported once, when the body ends or is dropped.
     pub fn new(inner: B, completion: Completion) -> Self {
-        Observed { inner, completion }
+        Observed { inner, completion, encoded: None }
+    }
+
+    /// With the response's fields as lines: the response's map holds only what the gateway added.
+    pub fn with_encoded(mut self, encoded: Option<Box<EncodedFields>>) -> Self {
+        self.encoded = encoded;
+        self
+    }
+
+    /// The response's fields as lines, to write before the map's, when they were kept so. Only Weir's HTTP/1.1
+    /// server takes them: the pipeline keeps them so only for an HTTP/1.x client.
+    pub fn take_encoded(&mut self) -> Option<Box<EncodedFields>> {
+        self.encoded.take()
     }
 }
 

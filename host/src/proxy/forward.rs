@@ -139,6 +139,12 @@ impl Pipeline {
             completion.filter_streams = streams;
             return error_response(&ProxyError::BadRequest("the rewritten path is not a valid URI".into()), completion);
         };
+        // Nothing reads the upstream's fields on the way to an HTTP/1.x client of a route without filters: they
+        // are kept as the lines written to it (no map built).
+        let kept = match parts.version {
+            http::Version::HTTP_10 | http::Version::HTTP_11 if chain.is_none() => upstream::ResponseFields::Encoded,
+            _ => upstream::ResponseFields::Proxied,
+        };
         parts.version = if cluster.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
         // The client's declared length (none for a chunked body, or one partly read already), before filters may
         // change it.
@@ -234,7 +240,7 @@ impl Pipeline {
                 _ => (left, total),
             };
             // The exchange's future is pinned where it is made (no `Timeout` wrapper to move it into).
-            let mut exchange = std::pin::pin!(cluster.send(index, req, upstream::ResponseFields::Proxied));
+            let mut exchange = std::pin::pin!(cluster.send(index, req, kept));
             let mut expiry = std::pin::pin!(tokio::time::sleep_until(now + try_timeout));
             let result = std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
                 Poll::Ready(sent) => Poll::Ready(Ok(sent)),
@@ -324,7 +330,8 @@ impl Pipeline {
             return respond.await;
         }
         completion.status = resp.status().as_u16();
-        resp.map(|b| Observed::new(Either::Right(Filtered::passthrough(b)), completion))
+        let encoded = resp.body_mut().take_encoded();
+        resp.map(|b| Observed::new(Either::Right(Filtered::passthrough(b)), completion).with_encoded(encoded))
     }
 
     /// The upstream's response through the chain's response callbacks (headers now, body as it streams).

@@ -17,7 +17,7 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// The hop-by-hop headers of RFC 9110 section 7.6.1 (and two legacy ones), `te` aside. `trailer` is not
 /// one: it declares the trailer fields end to end (section 6.6.2), which HTTP/1.1 peers need to get them.
-static HOP_BY_HOP: [&HeaderName; 7] = [
+pub(crate) static HOP_BY_HOP: [&HeaderName; 7] = [
     &header::CONNECTION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
@@ -39,7 +39,7 @@ pub fn set_by_policy(name: &HeaderName) -> bool {
 
 /// Whether the `Connection` header names headers to remove (anything but `keep-alive` and `close`).
 pub fn connection_names_headers(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(crate::http1::fields::names_fields)
+    headers.get_all(header::CONNECTION).iter().any(|v| crate::http1::fields::names_fields(v.as_bytes()))
 }
 
 /// Removes the hop-by-hop headers of RFC 9110 section 7.6.1, and every header the `Connection` header

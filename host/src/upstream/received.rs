@@ -14,6 +14,16 @@ pub enum Received {
     H2(hyper::body::Incoming),
 }
 
+impl Received {
+    /// The response's fields as lines, when the HTTP/1.1 client kept them so (`ResponseFields::Encoded`).
+    pub fn take_encoded(&mut self) -> Option<Box<h1::encoded::EncodedFields>> {
+        match self {
+            Received::H1(body) => body.take_encoded(),
+            Received::H2(_) => None,
+        }
+    }
+}
+
 impl Body for Received {
     type Data = Bytes;
     type Error = BoxError;

@@ -203,3 +203,71 @@ async fn a_pooled_connection_closed_unanswered_is_retried_only_for_idempotent_re
     }
     Ok(())
 }
+
+/// The upstream's fields reach an HTTP/1.1 client (written from the lines kept of the head: names in lower case,
+/// the hop-by-hop fields and the upstream's request id left out, its own date kept) and an HTTP/2 client (from
+/// the map) alike; heads that need the map's rules (a `connection` naming a field, a length beside chunked) too.
+#[tokio::test]
+async fn response_fields_reach_every_client_without_the_hop_by_hop_ones() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let answer = "HTTP/1.1 200 OK\r\nServer: raw\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Multi: a\r\n\
+                  Keep-Alive: timeout=5\r\nConnection: keep-alive\r\nX-Request-Id: from-upstream\r\nx-multi: b\r\n\
+                  Content-Length: 5\r\n\r\nhello";
+    let up = Raw::start(vec![Answer::whole(answer)]).await;
+    let gw = gateway(&up)?;
+    let mut conn = tokio::net::TcpStream::connect(gw.main()).await?;
+    conn.write_all(b"GET /x HTTP/1.1\r\nhost: localhost\r\nx-request-id: rid-1\r\n\r\n").await?;
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\nhello") {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut chunk)).await??;
+        anyhow::ensure!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(
+        String::from_utf8(got)?,
+        "HTTP/1.1 200 OK\r\nserver: raw\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-multi: a\r\nx-multi: b\r\n\
+         content-length: 5\r\nx-request-id: rid-1\r\n\r\nhello"
+    );
+    let reply = call(gw.main(), &Proto::H2c, request("GET", "localhost", "/x", &[], "", &Proto::H2c)).await?;
+    let fields: Vec<(String, String)> = reply
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != "x-request-id")
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("?").to_string()))
+        .collect();
+    let pairs = [("server", "raw"), ("date", "Sun, 06 Nov 1994 08:49:37 GMT"), ("x-multi", "a"), ("x-multi", "b")];
+    let mut want: Vec<(String, String)> = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    want.push(("content-length".into(), "5".into()));
+    assert_eq!((reply.status.as_u16(), reply.body.as_str(), fields), (200, "hello", want), "over HTTP/2");
+    assert_ne!(reply.header("x-request-id"), "from-upstream");
+
+    // (what, answer, fields present, fields absent, body)
+    let cases = [
+        (
+            "a connection naming a field",
+            "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nX-Kept: 2\r\nContent-Length: 2\r\n\r\nok",
+            "x-kept",
+            "x-hop",
+            "ok",
+        ),
+        (
+            "a length beside chunked: the chunked body whole, the length dropped",
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "x-kept",
+            "content-length",
+            "hello",
+        ),
+    ];
+    for (what, answer, present, absent, body) in cases {
+        let up = Raw::start(vec![Answer::whole(answer)]).await;
+        let gw = gateway(&up)?;
+        for proto in [Proto::H1, Proto::H2c] {
+            let reply = call(gw.main(), &proto, request("GET", "localhost", "/x", &[], "", &proto)).await?;
+            assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, body), "{what} {:?}", reply.version);
+            assert!(reply.headers.contains_key(present), "{what} {:?}: {:?}", reply.version, reply.headers);
+            assert!(!reply.headers.contains_key(absent), "{what} {:?}: {:?}", reply.version, reply.headers);
+        }
+    }
+    Ok(())
+}

@@ -186,7 +186,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, refused: 
     let (parts, bytes) = answer.into_parts();
     let asked = Asked { head: false, http10: false, keep_alive: false };
     let length = Length::Known(bytes.len() as u64);
-    response::encode_head(parts.status, &parts.headers, length, asked, &mut conn.out);
+    response::encode_head(parts.status, &parts.headers, None, length, asked, &mut conn.out);
     conn.out.extend_from_slice(&bytes);
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.write_out()).await;
 }
@@ -222,7 +222,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     })
     .await?;
 
-    let (parts, body) = response.into_parts();
+    let (parts, mut body) = response.into_parts();
+    let encoded = body.take_encoded();
     let mut body = pin!(body);
     let length = match (body.is_end_stream(), body.size_hint().exact()) {
         (true, _) => Length::Empty,
@@ -233,13 +234,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let drains = inbound.as_ref().is_none_or(|i| !i.will_not_drain());
     let keep_alive = keep_alive && drains && !read_failed && !watched.asked_to_close();
     let asked = Asked { head: asked_head, http10, keep_alive };
-    let (mut encoder, mut reuse) = response::encode_head(parts.status, &parts.headers, length, asked, &mut conn.out);
+    let (mut encoder, mut reuse) =
+        response::encode_head(parts.status, &parts.headers, encoded.as_deref(), length, asked, &mut conn.out);
     // The trailer fields the response declares, which alone go out as trailers (none unless the client takes them).
     let declared: Vec<http::HeaderValue> = match encoder {
         Encoder::Chunked if takes_trailers => crate::http1::trailers::declared(&parts.headers),
         _ => Vec::new(),
     };
-    drop(parts);
+    drop((parts, encoded));
     let mut body_done = length == Length::Empty || encoder == Encoder::None;
     if body_done {
         encoder.end(None, &declared, Side::Response, &mut conn.out).map_err(io::Error::other)?;

@@ -8,6 +8,7 @@
 
 pub use crate::http1::encode::Encoder;
 use crate::http1::fields::{ends_chunked, write_field};
+use crate::upstream::h1::encoded::EncodedFields;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode};
 use std::io::Write as _;
@@ -36,9 +37,11 @@ pub enum Length {
 }
 
 /// Appends the response head to `out`: how its body goes out, and whether the connection stays open after it.
+/// `encoded`: upstream fields kept as lines (`upstream::ResponseFields::Encoded`), written before the map's.
 pub fn encode_head(
     status: StatusCode,
     headers: &HeaderMap,
+    encoded: Option<&EncodedFields>,
     body: Length,
     asked: Asked,
     out: &mut Vec<u8>,
@@ -61,6 +64,14 @@ pub fn encode_head(
     let mut wrote_date = false;
     let mut close = false;
     let mut keep_alive_field = false;
+    if let Some(encoded) = encoded {
+        // Without hop-by-hop fields, a `transfer-encoding` or a length that could not pass (`encoded::encode`).
+        out.extend_from_slice(&encoded.lines);
+        wrote_date = encoded.date;
+        if let Some(n) = encoded.length.filter(|_| !chunked_field) {
+            encoder = Some(Encoder::Length(n));
+        }
+    }
     for (name, value) in headers {
         if *name == CONTENT_LENGTH {
             if bodiless || chunked_field || encoder.is_some() {
@@ -136,7 +147,7 @@ mod tests {
             headers.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         let mut out = Vec::new();
-        let (encoder, keep) = encode_head(StatusCode::from_u16(status).unwrap(), &headers, body, asked, &mut out);
+        let (encoder, keep) = encode_head(StatusCode::from_u16(status).unwrap(), &headers, None, body, asked, &mut out);
         let text = String::from_utf8(out).unwrap();
         let text: String = text.split_inclusive("\r\n").filter(|l| !l.starts_with("date: ")).collect();
         (text, encoder, keep)
@@ -266,7 +277,67 @@ mod tests {
             assert_eq!(head(status, &fields, body, asked), (text.to_string(), encoder, keep), "{what}");
         }
         let mut out = Vec::new();
-        encode_head(StatusCode::OK, &HeaderMap::new(), Empty, get, &mut out);
+        encode_head(StatusCode::OK, &HeaderMap::new(), None, Empty, get, &mut out);
         assert_eq!(String::from_utf8(out).unwrap().matches("date: ").count(), 1, "a date is added when missing");
+    }
+
+    /// An upstream head written from its encoded lines gives the client the same fields and framing as from the
+    /// map the gateway builds, strips of hop-by-hop fields and adds its request id to (order aside).
+    #[test]
+    fn encoded_fields_are_written_as_their_map_would_be() {
+        use crate::upstream::h1::response::{parse_head, Parsed, ResponseFields};
+        let get = Asked { head: false, http10: false, keep_alive: true };
+        let head_req = Asked { head: true, ..get };
+        let old_keep = Asked { http10: true, ..get };
+        let old = Asked { http10: true, keep_alive: false, ..get };
+        let closing = Asked { keep_alive: false, ..get };
+        let nginx = "Server: nginx\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive";
+        // (what, status line and fields, request)
+        let cases = [
+            ("nginx's answer", format!("HTTP/1.1 200 OK\r\n{nginx}"), get),
+            ("to HEAD", format!("HTTP/1.1 200 OK\r\n{nginx}"), head_req),
+            ("to HTTP/1.0 keep-alive", format!("HTTP/1.1 200 OK\r\n{nginx}"), old_keep),
+            ("closing", format!("HTTP/1.1 200 OK\r\n{nginx}"), closing),
+            ("chunked", "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: 1".into(), get),
+            ("chunked to HTTP/1.0", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1".into(), old),
+            ("to the close", "HTTP/1.0 200 OK\r\nx-a: 1".into(), get),
+            ("204", "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nx-a: 1".into(), get),
+            ("304", "HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\nETag: \"e\"".into(), get),
+            (
+                "hop-by-hop and the upstream's id",
+                "HTTP/1.1 500 Internal Server Error\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\nX-Request-Id: up\r\nContent-Length: 0".into(),
+                get,
+            ),
+        ];
+        let request_id = http::HeaderValue::from_static("rid");
+        for (what, head, asked) in cases {
+            let text = format!("{head}\r\n\r\n");
+            let mut written = Vec::new();
+            for kept in [ResponseFields::Proxied, ResponseFields::Encoded] {
+                let mut buf = bytes::BytesMut::from(text.as_str());
+                let Ok(Parsed::Final(parsed)) = parse_head(&mut buf, asked.head, kept) else { panic!("{what}") };
+                assert_eq!(parsed.encoded.is_some(), kept == ResponseFields::Encoded, "{what}: {kept:?}");
+                let mut headers = parsed.headers;
+                crate::proxy::headers::strip_hop_by_hop(&mut headers);
+                headers.insert(crate::proxy::headers::X_REQUEST_ID.clone(), request_id.clone());
+                let body = match parsed.decoder {
+                    crate::http1::decode::Decoder::Length(0) => Length::Empty,
+                    crate::http1::decode::Decoder::Length(n) => Length::Known(n),
+                    _ => Length::Unknown,
+                };
+                let mut out = Vec::new();
+                let framing = encode_head(parsed.status, &headers, parsed.encoded.as_deref(), body, asked, &mut out);
+                let text = String::from_utf8(out).unwrap();
+                assert_eq!(text.matches("date: ").count(), 1, "{what}: {kept:?}: one date");
+                let mut lines: Vec<String> = text
+                    .split("\r\n")
+                    .filter(|l| !l.starts_with("date: ") || head.contains("Date:"))
+                    .map(str::to_string)
+                    .collect();
+                lines[1..].sort();
+                written.push((lines, framing));
+            }
+            assert_eq!(written[1], written[0], "{what}: encoded (right) as the map (left)");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! HTTP/1.1 upstream client"). Here a request is written, its head parsed from the first read, and its body's
 //! bytes handed on as slices of that read. hyper still serves downstream and HTTP/2 upstreams.
 
+pub mod encoded;
 pub mod request;
 pub mod response;
 
@@ -16,6 +17,7 @@ use crate::http1::decode::{Decoded, Decoder, Side};
 use crate::io::Batched;
 use crate::upstream::breaker::Slot;
 use bytes::{Bytes, BytesMut};
+use encoded::EncodedFields;
 use http::{Method, Request, Response};
 use http_body::{Frame, SizeHint};
 use request::Outgoing;
@@ -153,6 +155,7 @@ pub async fn send(
         keep_alive: head.keep_alive,
         home,
         ended: false,
+        encoded: head.encoded,
     });
     *response.status_mut() = head.status;
     *response.version_mut() = head.version;
@@ -170,9 +173,16 @@ pub struct Body {
     keep_alive: bool,
     home: Option<Home>,
     ended: bool,
+    /// The response's fields as lines, when they were kept so (`ResponseFields::Encoded`).
+    encoded: Option<Box<EncodedFields>>,
 }
 
 impl Body {
+    /// The response's fields as lines, when they were kept so: the response's map then holds none of them.
+    pub fn take_encoded(&mut self) -> Option<Box<EncodedFields>> {
+        self.encoded.take()
+    }
+
     /// Moves past framing already read; at the body's end, gives the connection back.
     fn settle(&mut self) {
         if let Some(conn) = self.conn.as_mut() {

@@ -5,11 +5,12 @@
 //! `transfer-encoding` ending in `chunked` first; else one agreed `content-length`; else the body runs to
 //! the connection's close (and the connection is not reused).
 
+use super::encoded::{self, EncodedFields};
 use crate::http1::decode::Side;
 pub use crate::http1::decode::{Chunk, Decoded, Decoder};
 use crate::http1::fields::{names_fields, Framing};
-use bytes::BytesMut;
-use http::header::{CONNECTION, TRANSFER_ENCODING};
+use bytes::{Buf as _, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 
 /// Bound on a response head (status line and fields).
@@ -23,8 +24,10 @@ pub struct Head {
     pub status: StatusCode,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
-    /// The fields, values sharing the read buffer.
+    /// The fields, values sharing the read buffer (empty when they are `encoded`).
     pub headers: HeaderMap,
+    /// The fields as lines for an HTTP/1.1 client, instead of the map (`ResponseFields::Encoded`).
+    pub encoded: Option<Box<EncodedFields>>,
     /// How the body is framed.
     pub decoder: Decoder,
     /// The connection may carry another request after this response.
@@ -40,8 +43,12 @@ pub enum ResponseFields {
     /// removes from a proxied response anyway (`proxy::headers::strip_hop_by_hop`); a `connection` that names
     /// other fields stays, so that they are removed with it. Nearly every upstream sends `connection:
     /// keep-alive` or `transfer-encoding: chunked`: adding one to the map to remove it again cost about 800
-    /// instructions of the 27.8k a proxied request took (callgrind, docs/benchmarks.md).
+    /// instructions of the 27.8k a proxied request took (callgrind, docs/benchmarks.md). A `content-length`
+    /// beside a `transfer-encoding` is left out too (RFC 9112 section 6.3: the body is re-framed).
     Proxied,
+    /// As `Proxied`, written to an HTTP/1.1 client with nothing reading them on the way: kept as lines
+    /// ([`EncodedFields`]), no map built, unless a field needs the map's rules (then as `Proxied`).
+    Encoded,
 }
 
 /// What the buffer held.
@@ -76,21 +83,33 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool, kept: ResponseFields) 
     let code = response.code.unwrap_or(0);
     let status = StatusCode::from_u16(code).map_err(|_| format!("the response status {code} is not valid"))?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    if status.is_informational() {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err("the upstream switched protocols (101), which Weir does not proxy".into());
+        }
+        buf.advance(len);
+        return Ok(Parsed::Interim);
+    }
     // Where each field sits in the head, so the map's values can share the buffer once it is split off.
     let base = buf.as_ptr() as usize;
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
     let count = response.headers.len();
     crate::http1::fields::spans(response.headers, base, &mut spans);
-    let head = buf.split_to(len).freeze();
-    if status.is_informational() {
-        if status == StatusCode::SWITCHING_PROTOCOLS {
-            return Err("the upstream switched protocols (101), which Weir does not proxy".into());
+    let mut fields = Framing::default();
+    if kept == ResponseFields::Encoded {
+        let bodiless = status == StatusCode::NO_CONTENT;
+        if let Some(lines) = encoded::encode(&buf[..len], &spans[..count], bodiless, &mut fields) {
+            buf.advance(len);
+            let (decoder, delimited) = framing(&fields, status, version, head_request)?;
+            let keep_alive = !delimited && fields.keeps_alive(version);
+            let headers = HeaderMap::new();
+            return Ok(Parsed::Final(Head { status, version, headers, encoded: Some(lines), decoder, keep_alive }));
         }
-        return Ok(Parsed::Interim);
+        fields = Framing::default();
     }
+    let head = buf.split_to(len).freeze();
     // Room for the x-request-id the gateway adds (the map's storage stays small: see the request's FIELDS_ADDED).
     let mut headers = HeaderMap::with_capacity(count + 1);
-    let mut fields = Framing::default();
     for &(name, name_len, value, value_len) in &spans[..count] {
         let (name, value) = (name as usize, value as usize);
         let name = HeaderName::from_bytes(&head[name..name + name_len as usize])
@@ -99,16 +118,19 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool, kept: ResponseFields) 
             .map_err(|_| format!("the response field {name} has an invalid value"))?;
         let framing = fields.see(&name, &value, Side::Response);
         if framing
-            && kept == ResponseFields::Proxied
-            && (name == TRANSFER_ENCODING || (name == CONNECTION && !names_fields(&value)))
+            && kept != ResponseFields::All
+            && (name == TRANSFER_ENCODING || (name == CONNECTION && !names_fields(value.as_bytes())))
         {
             continue;
         }
         headers.append(name, value);
     }
+    if kept != ResponseFields::All && fields.chunked.is_some() && fields.length.is_some() {
+        headers.remove(CONTENT_LENGTH);
+    }
     let (decoder, delimited) = framing(&fields, status, version, head_request)?;
     let keep_alive = !delimited && fields.keeps_alive(version);
-    Ok(Parsed::Final(Head { status, version, headers, decoder, keep_alive }))
+    Ok(Parsed::Final(Head { status, version, headers, encoded: None, decoder, keep_alive }))
 }
 
 /// The body's framing, and whether it runs to the connection's close.
@@ -138,10 +160,20 @@ fn framing(
 mod tests {
     use super::*;
 
+    const MODES: [ResponseFields; 3] = [ResponseFields::All, ResponseFields::Proxied, ResponseFields::Encoded];
+
     fn parse(text: &str, head_request: bool) -> Result<(u16, Decoder, bool, String), String> {
+        let all = parse_as(text, head_request, ResponseFields::All);
+        for mode in MODES {
+            assert_eq!(parse_as(text, head_request, mode), all, "{text:?}: {mode:?} reads it as All does");
+        }
+        all
+    }
+
+    fn parse_as(text: &str, head_request: bool, mode: ResponseFields) -> Result<(u16, Decoder, bool, String), String> {
         let mut buf = BytesMut::from(text);
         loop {
-            match parse_head(&mut buf, head_request, ResponseFields::All)? {
+            match parse_head(&mut buf, head_request, mode)? {
                 Parsed::Partial => return Err("partial".into()),
                 Parsed::Interim => continue,
                 Parsed::Final(h) => {
@@ -271,28 +303,47 @@ mod tests {
 
     #[test]
     fn a_proxied_head_leaves_out_the_framing_fields_the_gateway_would_strip() {
-        // (what, head fields, fields kept for a proxied exchange, and whether the connection is reused): a
-        // callout (`All`) keeps every field, always.
+        // (what, head fields, fields kept for a proxied exchange, whether the connection is reused, and whether
+        // `Encoded` keeps them as lines): a callout (`All`) keeps every field, always; `Encoded` keeps the same as
+        // `Proxied`, less the hop-by-hop fields the gateway strips when it keeps them as lines.
         let cases = [
-            ("keep-alive", "Connection: keep-alive\r\nContent-Length: 2\r\nServer: s", "content-length,server", true),
-            ("close", "connection: close\r\ncontent-length: 2", "content-length", false),
-            ("chunked", "Transfer-Encoding: chunked\r\nx-a: 1", "x-a", true),
+            (
+                "keep-alive",
+                "Connection: keep-alive\r\nContent-Length: 2\r\nServer: s",
+                "content-length,server",
+                true,
+                true,
+            ),
+            ("close", "connection: close\r\ncontent-length: 2", "content-length", false, true),
+            ("chunked", "Transfer-Encoding: chunked\r\nx-a: 1", "x-a", true, true),
             (
                 "names a field",
                 "Connection: keep-alive, x-hop\r\nx-hop: 1\r\ncontent-length: 2",
                 "connection,x-hop,content-length",
                 true,
+                false,
             ),
-            ("keep-alive field", "Keep-Alive: timeout=5\r\ncontent-length: 2", "keep-alive,content-length", true),
+            ("keep-alive field", "Keep-Alive: timeout=5\r\ncontent-length: 2", "keep-alive,content-length", true, true),
+            ("length beside chunked", "content-length: 9\r\ntransfer-encoding: chunked\r\nx-a: 1", "x-a", true, false),
         ];
-        for (what, fields, kept, reused) in cases {
+        for (what, fields, kept, reused, as_lines) in cases {
             let text = format!("HTTP/1.1 200 OK\r\n{fields}\r\n\r\n");
-            for mode in [ResponseFields::Proxied, ResponseFields::All] {
+            for mode in MODES {
                 let mut buf = BytesMut::from(text.as_str());
                 let Ok(Parsed::Final(head)) = parse_head(&mut buf, false, mode) else { panic!("{what}: not parsed") };
-                let names: Vec<&str> = head.headers.keys().map(|n| n.as_str()).collect();
+                let mut names: Vec<&str> = head.headers.keys().map(|n| n.as_str()).collect();
+                let lines = head.encoded.as_ref().map(|e| String::from_utf8(e.lines.clone()).unwrap());
+                names.extend(lines.iter().flat_map(|l| l.lines()).map(|l| l.split(':').next().unwrap()));
+                if mode == ResponseFields::Encoded {
+                    assert_eq!(head.encoded.is_some(), as_lines, "{what}: kept as lines");
+                }
+                let hop_by_hop = ["connection", "x-hop", "keep-alive"];
                 let want = match mode {
                     ResponseFields::Proxied => kept.to_string(),
+                    ResponseFields::Encoded if !as_lines => kept.to_string(),
+                    ResponseFields::Encoded => {
+                        kept.split(',').filter(|n| !hop_by_hop.contains(n)).collect::<Vec<_>>().join(",")
+                    }
                     ResponseFields::All => fields
                         .split("\r\n")
                         .map(|f| f.split(':').next().unwrap().to_ascii_lowercase())
