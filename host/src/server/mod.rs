@@ -1,6 +1,7 @@
 //! Starting and stopping the gateway: everything is validated and bound before the first worker
 //! starts, so a bad certificate or a taken port fails the start with a clear error and nothing runs.
 
+mod balance;
 pub mod h1;
 mod idle;
 mod listener;
@@ -201,13 +202,17 @@ impl Gateway {
                 source,
             })?;
             bound.insert(l.name.clone(), addr);
+            let (balancer, inboxes) = balance::Balancer::new(sockets.len());
+            let mut inboxes = inboxes.into_iter();
             for (w, socket) in sockets.into_iter().enumerate() {
+                let balance = inboxes.next().filter(|_| per_worker.len() > 1).map(|inbox| (balancer.clone(), inbox));
                 per_worker[w].push(worker::WorkerListener {
                     name: l.name.clone(),
                     socket,
                     tls: acceptor.clone(),
                     idle_timeout: l.idle_timeout,
                     header_timeout: l.header_timeout,
+                    balance,
                 });
             }
         }

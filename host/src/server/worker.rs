@@ -1,6 +1,7 @@
 //! One worker: an OS thread with its own current-thread tokio runtime, its own listener sockets and its
 //! own pipeline (clusters, pools). It accepts, serves, and on shutdown stops accepting and drains.
 
+use super::balance::{Balancer, Handoff, Open};
 use super::h1;
 use super::idle::{Activity, Sweeper, Tracked, Watched};
 use super::rewind::Rewind;
@@ -39,6 +40,8 @@ pub struct WorkerListener {
     pub idle_timeout: Duration,
     /// Time to receive request headers (and to finish a TLS handshake).
     pub header_timeout: Duration,
+    /// With more than one worker: the listener's balancer, and this worker's inbox of connections handed to it.
+    pub balance: Option<(Arc<Balancer>, mpsc::UnboundedReceiver<Handoff>)>,
 }
 
 /// Open connections on this worker, with a way to wait until there are none.
@@ -98,7 +101,11 @@ pub fn run(
         for l in listeners {
             let socket = tokio::net::TcpListener::from_std(l.socket)?;
             let metrics = shared.metrics.listener(&l.name, id);
+            let (balancer, inbox) = l.balance.unzip();
             let ctx = Arc::new(ListenerCtx {
+                worker: id,
+                local: socket.local_addr()?,
+                balancer,
                 tls: l.tls,
                 idle_timeout: l.idle_timeout,
                 header_timeout: l.header_timeout,
@@ -107,6 +114,9 @@ pub fn run(
                 connections: connections.clone(),
                 sweeper: sweeper.clone(),
             });
+            if let Some(inbox) = inbox {
+                accept_loops.push(tokio::spawn(inbox_loop(inbox, ctx.clone())));
+            }
             accept_loops.push(tokio::spawn(accept_loop(socket, ctx)));
         }
         shared.worker_started();
@@ -145,6 +155,12 @@ pub fn run(
 static NEXT_CONNECTION_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 struct ListenerCtx {
+    /// This worker.
+    worker: usize,
+    /// The listener's address.
+    local: std::net::SocketAddr,
+    /// Spreads the listener's connections over the workers (with more than one).
+    balancer: Option<Arc<Balancer>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     idle_timeout: Duration,
     header_timeout: Duration,
@@ -156,15 +172,26 @@ struct ListenerCtx {
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
-    let local = listener.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
         match listener.accept().await {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.inc();
-                let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-                let info = ConnInfo { client, tls: ctx.tls.is_some(), local, id, tls_facts: None };
-                tokio::spawn(serve_connection(stream, info, ctx.clone()));
+                let stream = match &ctx.balancer {
+                    Some(balancer) => match balancer.place(ctx.worker) {
+                        to if to != ctx.worker => match hand_off(balancer, to, stream, client) {
+                            Some(given_back) => given_back,
+                            None => {
+                                ctx.metrics.handed_off.inc();
+                                continue;
+                            }
+                        },
+                        _ => stream,
+                    },
+                    None => stream,
+                };
+                let open = ctx.balancer.as_ref().map(|b| b.enter(ctx.worker));
+                tokio::spawn(serve_connection(stream, client, ctx.clone(), open));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -175,7 +202,38 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, info: ConnInfo, ctx: Arc<ListenerCtx>) {
+/// Hands a connection to worker `to`; None once it is there, else the connection, to serve here (that worker no
+/// longer takes connections).
+fn hand_off(balancer: &Arc<Balancer>, to: usize, stream: TcpStream, client: std::net::SocketAddr) -> Option<TcpStream> {
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::debug!(%client, error = %e, "a connection to hand to another worker failed");
+            return None;
+        }
+    };
+    match balancer.hand_off(to, stream, client) {
+        Ok(()) => None,
+        Err(stream) => TcpStream::from_std(stream).ok(),
+    }
+}
+
+/// Serves the connections other workers hand to this one.
+async fn inbox_loop(mut inbox: mpsc::UnboundedReceiver<Handoff>, ctx: Arc<ListenerCtx>) {
+    while let Some(Handoff { stream, client, open }) = inbox.recv().await {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => {
+                tokio::spawn(serve_connection(stream, client, ctx.clone(), Some(open)));
+            }
+            Err(e) => tracing::warn!(%client, error = %e, "a connection handed from another worker failed"),
+        }
+    }
+}
+
+/// Serves one accepted connection; `_open` counts it on this worker for the listener's balancer.
+async fn serve_connection(stream: TcpStream, client: std::net::SocketAddr, ctx: Arc<ListenerCtx>, _open: Option<Open>) {
+    let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+    let info = ConnInfo { client, tls: ctx.tls.is_some(), local: ctx.local, id, tls_facts: None };
     let _guard = ctx.connections.enter();
     ctx.metrics.open.inc();
     let activity = Activity::new();

@@ -70,6 +70,7 @@ pub struct Metrics {
     upstream_timeouts: Family<Labels, Counter>,
     open_connections: Family<Labels, Gauge>,
     connections: Family<Labels, Counter>,
+    handed_off: Family<Labels, Counter>,
     endpoint_healthy: Family<Labels, Gauge>,
     health_checks: Family<Labels, Counter>,
     ejections: Family<Labels, Counter>,
@@ -116,6 +117,12 @@ impl Metrics {
             open_connections.clone(),
         );
         registry.register("connections", "Accepted downstream connections by listener and worker", connections.clone());
+        let handed_off = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_handed_off",
+            "Downstream connections a worker accepted and handed to a worker with fewer open, by listener and worker",
+            handed_off.clone(),
+        );
         let endpoint_healthy = Family::<Labels, Gauge>::default();
         let health_checks = Family::<Labels, Counter>::default();
         let ejections = Family::<Labels, Counter>::default();
@@ -156,6 +163,7 @@ impl Metrics {
             upstream_timeouts,
             open_connections,
             connections,
+            handed_off,
             endpoint_healthy,
             health_checks,
             ejections,
@@ -296,6 +304,7 @@ impl Metrics {
         ListenerMetrics {
             open: self.open_connections.get_or_create(&labels).clone(),
             accepted: self.connections.get_or_create(&labels).clone(),
+            handed_off: self.handed_off.get_or_create(&labels).clone(),
         }
     }
 }
@@ -382,6 +391,8 @@ pub struct ListenerMetrics {
     pub open: Gauge,
     /// Connections accepted since start.
     pub accepted: Counter,
+    /// Connections this worker accepted and handed to a worker with fewer open (`server::balance`).
+    pub handed_off: Counter,
 }
 
 #[cfg(test)]

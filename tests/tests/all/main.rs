@@ -28,3 +28,4 @@ mod streaming;
 mod timeouts;
 mod upstream_h1;
 mod wasm_load;
+mod workers;
