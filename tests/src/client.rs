@@ -155,3 +155,23 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Reply> {
 pub async fn get_with(addr: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
     call(addr, &Proto::H1, request("GET", host, path, headers, "", &Proto::H1)).await
 }
+
+/// Writes `request` as it is on a new connection and reads until what arrived ends with `ends` (at most 5 s per
+/// read): the exact bytes of an answer, for tests of what goes on the wire. The connection stays open.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    ends: &[u8],
+) -> anyhow::Result<(tokio::net::TcpStream, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    conn.write_all(request).await?;
+    let mut got = Vec::new();
+    while !got.ends_with(ends) {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut chunk)).await??;
+        anyhow::ensure!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    Ok((conn, got))
+}

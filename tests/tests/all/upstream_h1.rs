@@ -3,7 +3,7 @@
 
 use http_body_util::BodyExt as _;
 use serde_json::json;
-use weir_tests::client::{call, get, request, send, Proto};
+use weir_tests::client::{call, get, raw_exchange, request, send, Proto};
 use weir_tests::raw::{Answer, Raw};
 use weir_tests::TestGateway;
 
@@ -209,21 +209,13 @@ async fn a_pooled_connection_closed_unanswered_is_retried_only_for_idempotent_re
 /// the map) alike; heads that need the map's rules (a `connection` naming a field, a length beside chunked) too.
 #[tokio::test]
 async fn response_fields_reach_every_client_without_the_hop_by_hop_ones() -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let answer = "HTTP/1.1 200 OK\r\nServer: raw\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Multi: a\r\n\
                   Keep-Alive: timeout=5\r\nConnection: keep-alive\r\nX-Request-Id: from-upstream\r\nx-multi: b\r\n\
                   Content-Length: 5\r\n\r\nhello";
     let up = Raw::start(vec![Answer::whole(answer)]).await;
     let gw = gateway(&up)?;
-    let mut conn = tokio::net::TcpStream::connect(gw.main()).await?;
-    conn.write_all(b"GET /x HTTP/1.1\r\nhost: localhost\r\nx-request-id: rid-1\r\n\r\n").await?;
-    let mut got = Vec::new();
-    while !got.ends_with(b"\r\n\r\nhello") {
-        let mut chunk = [0u8; 1024];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut chunk)).await??;
-        anyhow::ensure!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&chunk[..n]);
-    }
+    let asked = b"GET /x HTTP/1.1\r\nhost: localhost\r\nx-request-id: rid-1\r\n\r\n";
+    let (_conn, got) = raw_exchange(gw.main(), asked, b"\r\n\r\nhello").await?;
     assert_eq!(
         String::from_utf8(got)?,
         "HTTP/1.1 200 OK\r\nserver: raw\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\nx-multi: a\r\nx-multi: b\r\n\

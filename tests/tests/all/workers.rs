@@ -1,22 +1,8 @@
 //! How connections spread over the workers: evenly, whatever the kernel's `SO_REUSEPORT` hash picks.
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use weir_tests::client::raw_exchange;
 use weir_tests::TestGateway;
-
-/// Opens a connection and has one request answered on it, so the gateway counts it open where it serves it.
-async fn served(gw: &TestGateway) -> anyhow::Result<tokio::net::TcpStream> {
-    let mut conn = tokio::net::TcpStream::connect(gw.main()).await?;
-    conn.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n").await?;
-    let mut got = Vec::new();
-    while !got.ends_with(b"hi") {
-        let mut chunk = [0u8; 512];
-        let n = tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut chunk)).await??;
-        anyhow::ensure!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&chunk[..n]);
-    }
-    Ok(conn)
-}
 
 /// Connections opened one after the other end up within one of each other on every worker (the kernel's hash
 /// alone splits 10 connections 5 to 5 one time in four, 9 connections 3, 3 and 3 one time in twelve), and the
@@ -31,7 +17,9 @@ async fn connections_are_spread_evenly_over_the_workers() -> anyhow::Result<()> 
         }))?;
         let mut open = Vec::new();
         for _ in 0..count {
-            open.push(served(&gw).await?);
+            // One request answered on it: the gateway counts it open where it serves it.
+            let (conn, _) = raw_exchange(gw.main(), b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n", b"hi").await?;
+            open.push(conn);
         }
         let mut per_worker = Vec::new();
         for w in 0..workers {
