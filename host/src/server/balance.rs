@@ -5,8 +5,8 @@
 //! requests than the other while it had a core's worth of work: docs/benchmarks.md). A worker that accepts a
 //! connection while it has more connections open on that listener than the least loaded worker hands the
 //! connection, before reading from it, to that worker, as Envoy's `exact_balance` does: no worker has more than
-//! one connection more than another. A request still
-//! never changes threads; only a connection that has not been read from does, once.
+//! one connection more than another. A request still never changes threads; only a connection that has not been
+//! read from does, once.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

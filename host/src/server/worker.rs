@@ -177,18 +177,15 @@ async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<ListenerCtx>) {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
                 ctx.metrics.accepted.inc();
-                let stream = match &ctx.balancer {
-                    Some(balancer) => match balancer.place(ctx.worker) {
-                        to if to != ctx.worker => match hand_off(balancer, to, stream, client) {
-                            Some(given_back) => given_back,
-                            None => {
-                                ctx.metrics.handed_off.inc();
-                                continue;
-                            }
-                        },
-                        _ => stream,
+                let stream = match ctx.balancer.as_ref().map(|b| (b, b.place(ctx.worker))) {
+                    Some((balancer, to)) if to != ctx.worker => match hand_off(balancer, to, stream, client) {
+                        Some(given_back) => given_back,
+                        None => {
+                            ctx.metrics.handed_off.inc();
+                            continue;
+                        }
                     },
-                    None => stream,
+                    _ => stream,
                 };
                 let open = ctx.balancer.as_ref().map(|b| b.enter(ctx.worker));
                 tokio::spawn(serve_connection(stream, client, ctx.clone(), open));

@@ -95,18 +95,15 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool, kept: ResponseFields) 
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
     let count = response.headers.len();
     crate::http1::fields::spans(response.headers, base, &mut spans);
-    let mut fields = Framing::default();
     if kept == ResponseFields::Encoded {
+        let mut fields = Framing::default();
         let bodiless = status == StatusCode::NO_CONTENT;
         if let Some(lines) = encoded::encode(&buf[..len], &spans[..count], bodiless, &mut fields) {
             buf.advance(len);
-            let (decoder, delimited) = framing(&fields, status, version, head_request)?;
-            let keep_alive = !delimited && fields.keeps_alive(version);
-            let headers = HeaderMap::new();
-            return Ok(Parsed::Final(Head { status, version, headers, encoded: Some(lines), decoder, keep_alive }));
+            return final_head(&fields, status, version, head_request, HeaderMap::new(), Some(lines));
         }
-        fields = Framing::default();
     }
+    let mut fields = Framing::default();
     let head = buf.split_to(len).freeze();
     // Room for the x-request-id the gateway adds (the map's storage stays small: see the request's FIELDS_ADDED).
     let mut headers = HeaderMap::with_capacity(count + 1);
@@ -128,9 +125,21 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool, kept: ResponseFields) 
     if kept != ResponseFields::All && fields.chunked.is_some() && fields.length.is_some() {
         headers.remove(CONTENT_LENGTH);
     }
-    let (decoder, delimited) = framing(&fields, status, version, head_request)?;
+    final_head(&fields, status, version, head_request, headers, None)
+}
+
+/// A final response head with the framing its fields gave, its fields in `headers` or as `encoded` lines.
+fn final_head(
+    fields: &Framing,
+    status: StatusCode,
+    version: Version,
+    head_request: bool,
+    headers: HeaderMap,
+    encoded: Option<Box<EncodedFields>>,
+) -> Result<Parsed, String> {
+    let (decoder, delimited) = framing(fields, status, version, head_request)?;
     let keep_alive = !delimited && fields.keeps_alive(version);
-    Ok(Parsed::Final(Head { status, version, headers, encoded: None, decoder, keep_alive }))
+    Ok(Parsed::Final(Head { status, version, headers, encoded, decoder, keep_alive }))
 }
 
 /// The body's framing, and whether it runs to the connection's close.
